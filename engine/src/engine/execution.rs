@@ -1,0 +1,276 @@
+//! Execution reports, order timeouts and lookups, cancels.
+
+use super::{Engine, LOOKUP_RETRY_NS};
+use crate::input::{ExecutionKind, ExecutionReport, RejectReason};
+use crate::ledger::{Booked, Fill};
+use crate::model::{ClientOrderId, Liquidity, OrderState, Side, notional_of};
+use crate::orders::Due;
+use crate::output::{JournalEvent, Output, Severity};
+use crate::time::{NANOS_PER_MILLI, UnixNanos};
+
+impl Engine {
+    pub(super) fn on_execution(&mut self, now: UnixNanos, report: ExecutionReport) {
+        if report.instrument.index() >= self.config.instruments.len() {
+            self.metrics.malformed[report.venue.index()].add(now, 1, 1);
+            return;
+        }
+        match report.kind {
+            ExecutionKind::Fill {
+                trade_id,
+                price,
+                qty,
+                liquidity,
+                fee,
+            } => {
+                if !qty.is_positive() || !price.is_positive() {
+                    self.metrics.malformed[report.venue.index()].add(now, 1, 1);
+                    return;
+                }
+                if self
+                    .ledger
+                    .has_trade(report.venue, report.instrument, trade_id)
+                {
+                    self.orders.counters.redundant_reports += 1;
+                    return;
+                }
+                let fill = Fill {
+                    venue: report.venue,
+                    instrument: report.instrument,
+                    trade_id,
+                    side: report.side,
+                    price,
+                    qty,
+                    liquidity,
+                    fee,
+                };
+                self.book_fill(now, Some(report.client_order_id), fill);
+                let effect = self.orders.apply(now, &report);
+                self.after_report(now, &report, effect);
+            }
+            _ => {
+                let effect = self.orders.apply(now, &report);
+                self.after_report(now, &report, effect);
+            }
+        }
+        if let Some(p) = self
+            .pairs
+            .iter()
+            .position(|p| p.spec.instrument == report.instrument)
+        {
+            self.drive_pair(now, p);
+        }
+    }
+
+    /// Books a fill in the ledger and journals it (the order table is updated by the
+    /// caller).
+    pub(crate) fn book_fill(&mut self, now: UnixNanos, order: Option<ClientOrderId>, fill: Fill) {
+        let Booked::Booked { fee } = self.ledger.book(&fill) else {
+            return;
+        };
+        self.metrics.fills += 1;
+        if fill.liquidity == Liquidity::Maker {
+            self.metrics.maker_fills += 1;
+        }
+        let scales = self.config.instruments[fill.instrument.index()].scales;
+        let value = notional_of(fill.price, fill.qty, scales.price, scales.qty).unwrap_or_default();
+        self.metrics.traded_notional = self.metrics.traded_notional.saturating_add(value.raw());
+        self.metrics.fees_paid = self.metrics.fees_paid.saturating_add(fee.raw());
+        if let Some(o) = order.and_then(|id| self.orders.get(&id)) {
+            if o.arrival.is_positive() {
+                // Adverse slippage against the touch at decision time, in 1/100 bp.
+                let adverse = match fill.side {
+                    Side::Buy => crate::strategy::edge(o.arrival, fill.price).raw(),
+                    Side::Sell => crate::strategy::edge(fill.price, o.arrival).raw(),
+                };
+                self.metrics
+                    .slippage_centibps
+                    .record(now, adverse.max(0) as u64);
+            }
+        }
+        self.journal_event(JournalEvent::Fill {
+            client_order_id: order,
+            fill,
+            fee,
+        });
+        self.evaluate_caps(now);
+    }
+
+    fn after_report(
+        &mut self,
+        now: UnixNanos,
+        report: &ExecutionReport,
+        effect: crate::orders::ReportEffect,
+    ) {
+        let id = report.client_order_id;
+        if effect.unknown_order {
+            self.alert(
+                Severity::Warn,
+                "unknown_order",
+                "conformance",
+                format!(
+                    "{} reported on order {id} which this engine does not track",
+                    report.venue
+                ),
+            );
+            self.request_reconciliation(report.venue);
+            return;
+        }
+        if let Some(cycle) = effect.cycle_ns {
+            self.metrics
+                .order_cycle_ms
+                .record(now, cycle / NANOS_PER_MILLI);
+        }
+        if effect.overfill {
+            self.alert(
+                Severity::Error,
+                "overfill",
+                "conformance",
+                format!("{} filled order {id} beyond its quantity", report.venue),
+            );
+        }
+        match report.kind {
+            ExecutionKind::Rejected { reason } => {
+                self.metrics.rejects.add(now, 1, 0);
+                match reason {
+                    RejectReason::RateLimited => self.rate.on_rate_limited(now, report.venue, None),
+                    RejectReason::DuplicateClientOrderId => self.alert(
+                        Severity::Critical,
+                        "duplicate_client_order_id",
+                        "journal",
+                        format!(
+                            "{} saw client order id {id} twice: exactly-once violated",
+                            report.venue
+                        ),
+                    ),
+                    _ => {}
+                }
+            }
+            ExecutionKind::CancelRejected => self.metrics.cancel_failures.add(now, 1, 0),
+            _ => {}
+        }
+        if let Some(state) = effect.new_state {
+            self.journal_order_update(&id, state);
+        }
+        if effect.lookup {
+            self.send_lookup(now, id);
+        }
+        if effect.missing_fills {
+            self.request_reconciliation(report.venue);
+        }
+    }
+
+    pub(crate) fn journal_order_update(&mut self, id: &ClientOrderId, state: OrderState) {
+        let Some(o) = self.orders.get(id) else { return };
+        let event = JournalEvent::OrderUpdate {
+            client_order_id: *id,
+            state,
+            venue_order_id: o.venue_order_id,
+            filled: o.filled,
+        };
+        self.journal_event(event);
+    }
+
+    /// Ack timeouts, lookups due, and cancels the governor held back.
+    pub(super) fn orders_tick(&mut self, now: UnixNanos) {
+        let venues = self.config.venues;
+        let due: Vec<(ClientOrderId, Due)> = self
+            .orders
+            .due(now, |v| venues[v.index()].ack_timeout_ns)
+            .collect();
+        for (id, why) in due {
+            match why {
+                Due::AckTimeout => {
+                    self.orders.mark_unknown(now, &id);
+                    self.journal_order_update(&id, OrderState::Unknown);
+                    self.send_lookup(now, id);
+                }
+                Due::Lookup => self.send_lookup(now, id),
+                Due::Cancel => self.cancel_order(now, id),
+            }
+        }
+    }
+
+    fn send_lookup(&mut self, now: UnixNanos, id: ClientOrderId) {
+        let Some(o) = self.orders.get(&id) else {
+            return;
+        };
+        let (venue, instrument) = (o.request.venue, o.request.instrument);
+        if let Some(o) = self.orders.get_mut(&id) {
+            o.lookup_at = now.plus_nanos(LOOKUP_RETRY_NS);
+        }
+        if self
+            .rate
+            .try_take(now, venue, crate::guards::RequestKind::Query)
+        {
+            self.emit(Output::QueryOrder {
+                venue,
+                instrument,
+                client_order_id: id,
+            });
+        }
+    }
+
+    /// Cancels one order, now if the governor allows, else as soon as it does.
+    pub(crate) fn cancel_order(&mut self, now: UnixNanos, id: ClientOrderId) {
+        let Some(o) = self.orders.get(&id) else {
+            return;
+        };
+        if !o.is_live() || o.state == OrderState::CancelInFlight {
+            return;
+        }
+        let (venue, instrument) = (o.request.venue, o.request.instrument);
+        if !self
+            .rate
+            .try_take(now, venue, crate::guards::RequestKind::Cancel)
+        {
+            if let Some(o) = self.orders.get_mut(&id) {
+                o.cancel_wanted = true;
+            }
+            return;
+        }
+        if let crate::guards::RunawayCheck::Tripped =
+            self.runaway.check(now, venue, instrument, true)
+        {
+            self.journal_event(JournalEvent::Quarantined { venue, instrument });
+            self.trip(
+                crate::guards::GuardId::RunawayBreaker,
+                Some(venue),
+                "runaway cancel loop: route quarantined",
+                None,
+            );
+        }
+        self.metrics.cancel_failures.add(now, 0, 1);
+        self.journal_event(JournalEvent::CancelRequested {
+            client_order_id: id,
+        });
+        self.orders.cancel_sent(now, &id);
+        self.emit(Output::Cancel {
+            venue,
+            instrument,
+            client_order_id: id,
+        });
+    }
+
+    /// Cancels every live resting (non-IOC) order: on HOLD nothing may rest.
+    pub(crate) fn cancel_resting(&mut self, now: UnixNanos) {
+        let resting: Vec<ClientOrderId> = self
+            .orders
+            .iter()
+            .filter(|o| o.is_live() && o.request.time_in_force != crate::model::TimeInForce::Ioc)
+            .map(|o| o.request.client_order_id)
+            .collect();
+        for id in resting {
+            self.cancel_order(now, id);
+        }
+    }
+
+    /// Asks the driver to reconcile a venue (once until it answers).
+    pub(crate) fn request_reconciliation(&mut self, venue: crate::model::Venue) {
+        let r = &mut self.recon[venue.index()];
+        if r.requested {
+            return;
+        }
+        r.requested = true;
+        self.emit(Output::Reconcile { venue });
+    }
+}

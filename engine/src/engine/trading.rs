@@ -1,0 +1,793 @@
+//! Decisions: the per-instrument phase machine, risk checks on every order, sending,
+//! kill-cap flattening.
+
+use super::{Engine, FLATTEN_RETRY_NS, book_slot};
+use crate::book::TopOfBook;
+use crate::config::ExecutionStyle;
+use crate::guards::RiskFigures;
+use crate::guards::{GuardId, GuardLevel, RequestKind, RunawayCheck};
+use crate::model::{
+    CentiBps, ClientOrderId, InstrumentId, Notional, Price, Qty, Side, TimeInForce, Venue,
+    notional_of,
+};
+use crate::output::{JournalEvent, Mode, OrderPurpose, OrderRequest, Output, Severity};
+use crate::strategy::{
+    Blocked, EvalContext, Phase, buy_limit, evaluate, maker_candidate, sell_limit,
+};
+use crate::time::UnixNanos;
+
+/// An order the engine wants to send.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct NewOrder {
+    pub venue: Venue,
+    pub instrument: InstrumentId,
+    pub side: Side,
+    pub price: Price,
+    pub qty: Qty,
+    pub time_in_force: TimeInForce,
+    pub reduce_only: bool,
+    pub purpose: OrderPurpose,
+    /// Touch price at decision.
+    pub arrival: Price,
+}
+
+impl Engine {
+    /// Mid price of a valid two-sided book.
+    pub(crate) fn mark(&self, venue: Venue, instrument: InstrumentId) -> Option<Price> {
+        mark_of(&self.books[book_slot(venue, instrument)])
+    }
+
+    /// Gross notional of one instrument (both venues) and of everything.
+    pub(crate) fn exposures(&self, instrument: InstrumentId) -> (Notional, Notional) {
+        let mut symbol = 0i64;
+        let mut total = 0i64;
+        for i in 0..self.config.instruments.len() {
+            let inst = InstrumentId(i as u16);
+            let scales = self.config.instruments[i].scales;
+            for venue in Venue::ALL {
+                let qty = self.ledger.position(venue, inst).qty;
+                if qty.is_zero() {
+                    continue;
+                }
+                let mark = self
+                    .mark(venue, inst)
+                    .unwrap_or_else(|| self.ledger.average_price(venue, inst));
+                let value = notional_of(mark, Qty(qty.raw().abs()), scales.price, scales.qty)
+                    .map_or(i64::MAX, |n| n.raw());
+                total = total.saturating_add(value);
+                if inst == instrument {
+                    symbol = symbol.saturating_add(value);
+                }
+            }
+        }
+        (Notional(symbol), Notional(total))
+    }
+
+    fn gate(
+        &self,
+        now: UnixNanos,
+        instrument: InstrumentId,
+        venues: [Venue; 2],
+    ) -> Option<Blocked> {
+        if !self.config.strategy.enabled {
+            return Some(Blocked::Disabled);
+        }
+        if self.control.mode == Mode::Hold {
+            return Some(Blocked::Hold);
+        }
+        if self.control.safe_mode {
+            return Some(Blocked::SafeMode);
+        }
+        if !self.fencing.may_place(now) {
+            return Some(Blocked::NotLeader);
+        }
+        for v in venues {
+            if self.runaway.is_quarantined(v, instrument) {
+                return Some(Blocked::Quarantined);
+            }
+            if self.maintenance.phase(v) != crate::guards::MaintenancePhase::Normal {
+                return Some(Blocked::Maintenance);
+            }
+            if !self.disconnect.is_connected(v) {
+                return Some(Blocked::Disconnected);
+            }
+            if self.rate.backing_off(now, v) {
+                return Some(Blocked::RateLimited);
+            }
+        }
+        None
+    }
+
+    /// Re-evaluates one instrument and advances its phase machine.
+    pub(crate) fn drive_pair(&mut self, now: UnixNanos, p: usize) {
+        let spec = self.pairs[p].spec;
+        let mut tops = [TopOfBook::default(); 2];
+        let mut problems = [None; 2];
+        for s in 0..2 {
+            let book = &self.books[book_slot(spec.venues[s], spec.instrument)];
+            tops[s] = book.top();
+            problems[s] = if !book.is_valid() {
+                Some(Blocked::BookInvalid)
+            } else if now.nanos_since(book.updated_at) > self.config.strategy.max_book_age_ns {
+                Some(Blocked::BookStale)
+            } else {
+                None
+            };
+        }
+        let positions = [
+            self.ledger.position(spec.venues[0], spec.instrument).qty,
+            self.ledger.position(spec.venues[1], spec.instrument).qty,
+        ];
+        let (symbol, total) = self.exposures(spec.instrument);
+        let gate = self.gate(now, spec.instrument, spec.venues);
+        let ctx = EvalContext {
+            positions,
+            headroom: self.caps.headroom(symbol, total),
+            gate,
+            book_problem: problems,
+        };
+        self.pairs[p].opportunities = evaluate(now, &spec, &self.config.strategy, tops, &ctx);
+        let net = positions[0].raw() + positions[1].raw();
+        let mark = self
+            .mark(spec.venues[0], spec.instrument)
+            .unwrap_or(tops[0].bid);
+        let net_notional = notional_of(mark, Qty(net.abs()), spec.scales.price, spec.scales.qty)
+            .unwrap_or_default();
+        self.pairs[p].meter_unhedged(now, net_notional);
+        let books_ok = [problems[0].is_none(), problems[1].is_none()];
+        match self.pairs[p].phase {
+            Phase::Idle => self.pair_idle(now, p, tops, net, gate),
+            Phase::Legs => self.pair_legs(now, p, tops, net, gate, books_ok),
+            Phase::Maker => self.pair_maker(now, p, tops, net, gate, books_ok),
+            Phase::Hedging => self.pair_hedging(now, p, tops, net, gate, books_ok),
+            Phase::Unwinding => self.pair_unwinding(now, p, tops, net, books_ok),
+        }
+    }
+
+    fn pair_idle(
+        &mut self,
+        now: UnixNanos,
+        p: usize,
+        tops: [TopOfBook; 2],
+        net: i64,
+        gate: Option<Blocked>,
+    ) {
+        let spec = self.pairs[p].spec;
+        if net.abs() >= spec.dust().raw() && gate.is_none() {
+            // An imbalance with nothing working (a late fill, a recovered position).
+            self.start_hedging(now, p, None);
+            let books_ok = [true, true];
+            return self.pair_hedging(now, p, tops, net, gate, books_ok);
+        }
+        if gate.is_some() {
+            return;
+        }
+        if now < self.pairs[p].cooldown_until {
+            for o in &mut self.pairs[p].opportunities {
+                if o.blocked.is_none() {
+                    o.blocked = Some(Blocked::Cooldown);
+                }
+            }
+            return;
+        }
+        let best = self.pairs[p].best().map(|(d, o)| (d, *o));
+        match self.pairs[p].style {
+            ExecutionStyle::Taker => {
+                if let Some((d, _)) = best {
+                    self.enter_taker(now, p, d);
+                }
+            }
+            ExecutionStyle::MakerFirst => match best {
+                Some((d, o)) if o.reducing => self.enter_taker(now, p, d),
+                _ => self.enter_maker(now, p, tops),
+            },
+        }
+    }
+
+    fn enter_taker(&mut self, now: UnixNanos, p: usize, d: usize) {
+        let spec = self.pairs[p].spec;
+        let opp = self.pairs[p].opportunities[d];
+        let slip = self.config.strategy.max_slippage;
+        let buy_slot = spec.slot(opp.buy_venue).expect("pair venue");
+        let sell_slot = 1 - buy_slot;
+        let purpose = if opp.reducing {
+            OrderPurpose::Exit
+        } else {
+            OrderPurpose::Entry
+        };
+        let buy = NewOrder {
+            venue: opp.buy_venue,
+            instrument: spec.instrument,
+            side: Side::Buy,
+            price: buy_limit(opp.buy_price, slip, spec.ticks[buy_slot]),
+            qty: opp.qty_after_risk,
+            time_in_force: TimeInForce::Ioc,
+            reduce_only: opp.reducing,
+            purpose,
+            arrival: opp.buy_price,
+        };
+        let sell = NewOrder {
+            venue: opp.sell_venue,
+            side: Side::Sell,
+            price: sell_limit(opp.sell_price, slip, spec.ticks[sell_slot]),
+            arrival: opp.sell_price,
+            ..buy
+        };
+        if let Err(blocked) = self
+            .admissible(now, &buy)
+            .and_then(|()| self.admissible(now, &sell))
+        {
+            self.pairs[p].opportunities[d].blocked = Some(blocked);
+            self.metrics.orders_blocked += 1;
+            return;
+        }
+        let a = self.send(now, buy).ok();
+        let b = self.send(now, sell).ok();
+        let pair = &mut self.pairs[p];
+        pair.legs[buy_slot] = a;
+        pair.legs[sell_slot] = b;
+        pair.phase = Phase::Legs;
+        pair.decisions += 1;
+        pair.cooldown_until = now.plus_nanos(self.config.strategy.cooldown_ns);
+    }
+
+    fn enter_maker(&mut self, now: UnixNanos, p: usize, tops: [TopOfBook; 2]) {
+        let spec = self.pairs[p].spec;
+        let entry = self.config.strategy.entry_edge;
+        let mut best: Option<(usize, crate::strategy::MakerCandidate)> = None;
+        for d in 0..2 {
+            let opp = self.pairs[p].opportunities[d];
+            let sized = !opp.reducing
+                && opp.qty_after_risk >= spec.common_min
+                && matches!(opp.blocked, None | Some(Blocked::BelowThreshold));
+            let Some(c) = maker_candidate(&spec, &self.config.strategy, tops, d) else {
+                continue;
+            };
+            if sized && c.net_edge >= entry && best.is_none_or(|(_, b)| c.net_edge > b.net_edge) {
+                best = Some((d, c));
+            }
+        }
+        let Some((d, c)) = best else { return };
+        let opp = self.pairs[p].opportunities[d];
+        let order = NewOrder {
+            venue: spec.venues[c.maker_slot],
+            instrument: spec.instrument,
+            side: if c.buy { Side::Buy } else { Side::Sell },
+            price: c.price,
+            qty: opp.qty_after_risk,
+            time_in_force: TimeInForce::PostOnly,
+            reduce_only: false,
+            purpose: OrderPurpose::Maker,
+            arrival: c.price,
+        };
+        if let Ok(id) = self.send(now, order) {
+            let pair = &mut self.pairs[p];
+            pair.legs = [None, None];
+            pair.legs[c.maker_slot] = Some(id);
+            pair.lagging = Some(1 - c.maker_slot);
+            pair.phase = Phase::Maker;
+            pair.maker_deadline = now.plus_nanos(self.config.strategy.maker_timeout_ns);
+            pair.decisions += 1;
+            pair.cooldown_until = now.plus_nanos(self.config.strategy.cooldown_ns);
+        }
+    }
+
+    fn is_live(&self, id: Option<ClientOrderId>) -> bool {
+        id.and_then(|id| self.orders.get(&id))
+            .is_some_and(|o| o.is_live())
+    }
+
+    fn pair_legs(
+        &mut self,
+        now: UnixNanos,
+        p: usize,
+        tops: [TopOfBook; 2],
+        net: i64,
+        gate: Option<Blocked>,
+        books_ok: [bool; 2],
+    ) {
+        let legs = self.pairs[p].legs;
+        if legs.iter().any(|l| self.is_live(*l)) {
+            return;
+        }
+        let filled = legs.map(|l| {
+            l.and_then(|id| self.orders.get(&id))
+                .map_or(0, |o| o.filled.raw())
+        });
+        self.pairs[p].legs = [None, None];
+        if net.abs() < self.pairs[p].spec.dust().raw() {
+            self.pairs[p].phase = Phase::Idle;
+            return;
+        }
+        let lagging = if filled[0] < filled[1] { 0 } else { 1 };
+        self.start_hedging(now, p, Some(lagging));
+        self.pair_hedging(now, p, tops, net, gate, books_ok);
+    }
+
+    fn start_hedging(&mut self, now: UnixNanos, p: usize, lagging: Option<usize>) {
+        let pair = &mut self.pairs[p];
+        pair.phase = Phase::Hedging;
+        if lagging.is_some() {
+            pair.lagging = lagging;
+        }
+        if pair.unhedged_since.is_zero() {
+            pair.unhedged_since = now;
+        }
+    }
+
+    fn settle(&mut self, p: usize) {
+        let pair = &mut self.pairs[p];
+        pair.phase = Phase::Idle;
+        pair.repair = None;
+        pair.lagging = None;
+        pair.unhedged_since = UnixNanos::ZERO;
+        pair.legs = [None, None];
+    }
+
+    fn hedge_timed_out(&self, now: UnixNanos, p: usize) -> bool {
+        let since = self.pairs[p].unhedged_since;
+        !since.is_zero() && now.nanos_since(since) >= self.config.strategy.hedge_timeout_ns
+    }
+
+    fn begin_unwind(&mut self, now: UnixNanos, p: usize) {
+        self.pairs[p].phase = Phase::Unwinding;
+        self.pairs[p].unwinds += 1;
+        self.other
+            .hedge
+            .set(now, GuardLevel::Hold, "hedge timed out: unwinding");
+        let name = self
+            .instrument_name(self.pairs[p].spec.instrument)
+            .to_owned();
+        self.alert(
+            Severity::Critical,
+            "hedge_timeout",
+            "hedge",
+            format!("{name}: partial fill not hedged in time; unwinding"),
+        );
+        self.trip(
+            GuardId::HedgeTimeout,
+            None,
+            "hedge timed out: unwinding the excess",
+            None,
+        );
+    }
+
+    fn pair_hedging(
+        &mut self,
+        now: UnixNanos,
+        p: usize,
+        tops: [TopOfBook; 2],
+        net: i64,
+        gate: Option<Blocked>,
+        books_ok: [bool; 2],
+    ) {
+        let spec = self.pairs[p].spec;
+        if net.abs() < spec.dust().raw() {
+            return self.settle(p);
+        }
+        if self.is_live(self.pairs[p].repair) {
+            return;
+        }
+        if self.hedge_timed_out(now, p) {
+            self.begin_unwind(now, p);
+            return self.pair_unwinding(now, p, tops, net, books_ok);
+        }
+        match gate {
+            Some(Blocked::Hold | Blocked::SafeMode | Blocked::NotLeader | Blocked::Disabled) => {
+                // No new risk may be taken: take the excess back instead.
+                self.pairs[p].phase = Phase::Unwinding;
+                return self.pair_unwinding(now, p, tops, net, books_ok);
+            }
+            Some(_) => return,
+            None => {}
+        }
+        let side = if net > 0 { Side::Sell } else { Side::Buy };
+        let lagging = self.pairs[p].lagging;
+        let order = [lagging.unwrap_or(0), 1 - lagging.unwrap_or(0)];
+        for slot in order {
+            if !books_ok[slot] {
+                continue;
+            }
+            let qty = Qty(net.abs()).round_down_to(spec.lots[slot]);
+            if qty < spec.min_qtys[slot] {
+                continue;
+            }
+            let slip = CentiBps(self.config.strategy.max_slippage.raw() * 2);
+            let (price, arrival) = match side {
+                Side::Sell => (
+                    sell_limit(tops[slot].bid, slip, spec.ticks[slot]),
+                    tops[slot].bid,
+                ),
+                Side::Buy => (
+                    buy_limit(tops[slot].ask, slip, spec.ticks[slot]),
+                    tops[slot].ask,
+                ),
+            };
+            if !arrival.is_positive() {
+                continue;
+            }
+            let order = NewOrder {
+                venue: spec.venues[slot],
+                instrument: spec.instrument,
+                side,
+                price,
+                qty,
+                time_in_force: TimeInForce::Ioc,
+                reduce_only: Some(slot) != lagging,
+                purpose: OrderPurpose::Hedge,
+                arrival,
+            };
+            if let Ok(id) = self.send(now, order) {
+                self.pairs[p].repair = Some(id);
+                self.pairs[p].hedges += 1;
+                return;
+            }
+        }
+    }
+
+    fn pair_unwinding(
+        &mut self,
+        now: UnixNanos,
+        p: usize,
+        tops: [TopOfBook; 2],
+        net: i64,
+        books_ok: [bool; 2],
+    ) {
+        let spec = self.pairs[p].spec;
+        if net.abs() < spec.dust().raw() {
+            return self.settle(p);
+        }
+        if self.is_live(self.pairs[p].repair) || self.caps.wants_flatten() || self.killed {
+            return;
+        }
+        let side = if net > 0 { Side::Sell } else { Side::Buy };
+        let positions = [
+            self.ledger
+                .position(spec.venues[0], spec.instrument)
+                .qty
+                .raw(),
+            self.ledger
+                .position(spec.venues[1], spec.instrument)
+                .qty
+                .raw(),
+        ];
+        let mut slots = [0usize, 1];
+        slots.sort_by_key(|&s| std::cmp::Reverse(positions[s].abs()));
+        for slot in slots {
+            if positions[slot].signum() != net.signum() || !books_ok[slot] {
+                continue;
+            }
+            let qty = Qty(net.abs().min(positions[slot].abs())).round_down_to(spec.lots[slot]);
+            if qty < spec.min_qtys[slot] {
+                continue;
+            }
+            let slip = CentiBps(self.config.strategy.max_slippage.raw() * 4);
+            let (price, arrival) = match side {
+                Side::Sell => (
+                    sell_limit(tops[slot].bid, slip, spec.ticks[slot]),
+                    tops[slot].bid,
+                ),
+                Side::Buy => (
+                    buy_limit(tops[slot].ask, slip, spec.ticks[slot]),
+                    tops[slot].ask,
+                ),
+            };
+            if !arrival.is_positive() {
+                continue;
+            }
+            let order = NewOrder {
+                venue: spec.venues[slot],
+                instrument: spec.instrument,
+                side,
+                price,
+                qty,
+                time_in_force: TimeInForce::Ioc,
+                reduce_only: true,
+                purpose: OrderPurpose::Unwind,
+                arrival,
+            };
+            if let Ok(id) = self.send(now, order) {
+                self.pairs[p].repair = Some(id);
+                return;
+            }
+        }
+    }
+
+    fn pair_maker(
+        &mut self,
+        now: UnixNanos,
+        p: usize,
+        tops: [TopOfBook; 2],
+        net: i64,
+        gate: Option<Blocked>,
+        books_ok: [bool; 2],
+    ) {
+        let spec = self.pairs[p].spec;
+        let maker_slot = if self.pairs[p].legs[0].is_some() {
+            0
+        } else {
+            1
+        };
+        let maker = self.pairs[p].legs[maker_slot];
+        let maker_live = self.is_live(maker);
+        if net.abs() >= spec.dust().raw() {
+            if self.pairs[p].unhedged_since.is_zero() {
+                self.pairs[p].unhedged_since = now;
+            }
+            if self.hedge_timed_out(now, p) {
+                if let Some(id) = maker.filter(|_| maker_live) {
+                    self.cancel_order(now, id);
+                }
+                self.pairs[p].legs = [None, None];
+                self.begin_unwind(now, p);
+                return self.pair_unwinding(now, p, tops, net, books_ok);
+            }
+            if !self.is_live(self.pairs[p].repair) && gate.is_none() {
+                self.pairs[p].lagging = Some(1 - maker_slot);
+                self.pair_hedging(now, p, tops, net, gate, books_ok);
+                self.pairs[p].phase = Phase::Maker;
+            }
+        }
+        if maker_live {
+            let edge_gone = maker_candidate(&spec, &self.config.strategy, tops, maker_slot)
+                .is_none_or(|c| c.net_edge < self.config.strategy.entry_edge);
+            if now >= self.pairs[p].maker_deadline
+                || gate.is_some()
+                || edge_gone
+                || !books_ok[maker_slot]
+            {
+                if let Some(id) = maker {
+                    self.cancel_order(now, id);
+                }
+            }
+            return;
+        }
+        self.pairs[p].legs = [None, None];
+        if net.abs() >= spec.dust().raw() {
+            self.start_hedging(now, p, Some(1 - maker_slot));
+            if !self.is_live(self.pairs[p].repair) {
+                self.pair_hedging(now, p, tops, net, gate, books_ok);
+            }
+        } else if !self.is_live(self.pairs[p].repair) {
+            self.settle(p);
+        }
+    }
+
+    /// Checks one order against mode, leadership, links, maintenance, the runaway
+    /// breaker, the governor, the order table and the risk caps. Records nothing,
+    /// except that a full runaway window trips the breaker.
+    pub(crate) fn admissible(&mut self, now: UnixNanos, o: &NewOrder) -> Result<(), Blocked> {
+        let reducing = matches!(o.purpose, OrderPurpose::Unwind | OrderPurpose::Flatten);
+        if !reducing {
+            if self.control.mode == Mode::Hold {
+                return Err(Blocked::Hold);
+            }
+            if self.control.safe_mode {
+                return Err(Blocked::SafeMode);
+            }
+        }
+        if !self.fencing.may_place(now) {
+            return Err(Blocked::NotLeader);
+        }
+        if !self.disconnect.is_connected(o.venue) {
+            return Err(Blocked::Disconnected);
+        }
+        if !self.maintenance.allows(o.venue, Some(o.time_in_force)) {
+            return Err(Blocked::Maintenance);
+        }
+        if self.runaway.is_quarantined(o.venue, o.instrument) {
+            return Err(Blocked::Quarantined);
+        }
+        if !self.runaway.has_room(now, o.venue, o.instrument, false) {
+            // The next place would exceed the per-minute limit: trip before it leaves.
+            self.runaway.check(now, o.venue, o.instrument, false);
+            self.journal_event(JournalEvent::Quarantined {
+                venue: o.venue,
+                instrument: o.instrument,
+            });
+            self.trip(
+                GuardId::RunawayBreaker,
+                Some(o.venue),
+                "runaway order loop: route quarantined",
+                None,
+            );
+            return Err(Blocked::Quarantined);
+        }
+        if !self.rate.would_allow(now, o.venue, RequestKind::Place) {
+            return Err(Blocked::RateLimited);
+        }
+        if self.orders.live() >= self.config.risk.max_open_orders as usize
+            || !self.orders.has_room()
+        {
+            return Err(Blocked::Busy);
+        }
+        if matches!(o.purpose, OrderPurpose::Entry | OrderPurpose::Maker) {
+            let scales = self.config.instruments[o.instrument.index()].scales;
+            let value =
+                notional_of(o.price, o.qty, scales.price, scales.qty).ok_or(Blocked::NoHeadroom)?;
+            let (symbol, total) = self.exposures(o.instrument);
+            if self.caps.headroom(symbol, total) < value || self.caps.breach().is_some() {
+                return Err(Blocked::NoHeadroom);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends an order: admissibility, then journal intent, then the order itself.
+    pub(crate) fn send(&mut self, now: UnixNanos, o: NewOrder) -> Result<ClientOrderId, Blocked> {
+        self.admissible(now, &o)?;
+        let counted = self.runaway.check(now, o.venue, o.instrument, false);
+        assert_eq!(
+            counted,
+            RunawayCheck::Allowed,
+            "admissible checked the runaway window"
+        );
+        let taken = self.rate.try_take(now, o.venue, RequestKind::Place);
+        assert!(taken, "admissible checked the governor");
+        let v = self.config.venues[o.venue.index()];
+        if self.deadman[o.venue.index()].armed_until < now.plus_nanos(v.deadman_refresh_ns) {
+            self.arm_deadman(now, o.venue);
+        }
+        let id = self.orders.next_id(self.fencing.epoch());
+        let expires_at = now
+            .plus_nanos(v.order_expiry_ns)
+            .min(self.fencing.lease_expiry());
+        let request = OrderRequest {
+            client_order_id: id,
+            venue: o.venue,
+            instrument: o.instrument,
+            side: o.side,
+            price: o.price,
+            qty: o.qty,
+            time_in_force: o.time_in_force,
+            reduce_only: o.reduce_only,
+            expires_at,
+            purpose: o.purpose,
+            dry_run: self.control.dry_run,
+        };
+        self.journal_event(JournalEvent::OrderIntent(request));
+        self.orders
+            .insert(now, request, o.arrival)
+            .expect("admissible checked the order table");
+        self.metrics.rejects.add(now, 0, 1);
+        let reducing = matches!(o.purpose, OrderPurpose::Unwind | OrderPurpose::Flatten);
+        self.emit(if reducing {
+            Output::Flatten(request)
+        } else {
+            Output::Place(request)
+        });
+        Ok(id)
+    }
+
+    /// Risk figures, day roll, kill caps; flattening while a breach or kill stands.
+    pub(super) fn risk_tick(&mut self, now: UnixNanos) {
+        self.evaluate_caps(now);
+        if self.caps.wants_flatten() || self.killed {
+            self.flatten_all(now);
+        }
+        if self.other.hedge.level == GuardLevel::Hold
+            && self.pairs.iter().all(|p| p.phase == Phase::Idle)
+        {
+            self.other.hedge.set(now, GuardLevel::Ok, "hedged");
+            self.cleared(GuardId::HedgeTimeout, None);
+        }
+    }
+
+    /// Checks the kill caps against current positions and marks.
+    pub(crate) fn evaluate_caps(&mut self, now: UnixNanos) {
+        let totals = self
+            .ledger
+            .totals(|v, i| mark_of(&self.books[book_slot(v, i)]));
+        let mut max_symbol = (Notional::ZERO, None);
+        for i in 0..self.config.instruments.len() {
+            let inst = InstrumentId(i as u16);
+            let (symbol, _) = self.exposures(inst);
+            if symbol > max_symbol.0 {
+                max_symbol = (symbol, Some(inst));
+            }
+        }
+        let day_before = (self.ledger.daily.day, self.ledger.daily.start_net);
+        let daily = *self.ledger.update_daily(now, totals.net);
+        if (daily.day, daily.start_net) != day_before || self.day_journaled != Some(daily.day) {
+            self.day_journaled = Some(daily.day);
+            self.journal_event(JournalEvent::DayStarted {
+                day: daily.day,
+                start_net: daily.start_net,
+            });
+        }
+        let figures = RiskFigures {
+            max_symbol_exposure: max_symbol,
+            total_exposure: totals.gross_exposure,
+            daily_pnl: daily.pnl,
+            unrealized_pnl: totals.unrealized,
+        };
+        let action = self.caps.evaluate(now, figures);
+        if let Some(breach) = action.trip {
+            self.trip(GuardId::KillCaps, None, breach.reason(), None);
+        }
+        if action.flatten {
+            self.flatten_all(now);
+        }
+        if action.cleared {
+            self.cleared(GuardId::KillCaps, None);
+        }
+    }
+
+    /// Sends reduce-only orders closing every position (at most once per second per
+    /// position, and never twice while one is working).
+    pub(crate) fn flatten_all(&mut self, now: UnixNanos) {
+        if now < self.flatten_at {
+            return;
+        }
+        self.flatten_at = now.plus_nanos(FLATTEN_RETRY_NS);
+        for i in 0..self.config.instruments.len() {
+            let instrument = InstrumentId(i as u16);
+            for venue in Venue::ALL {
+                self.flatten_one(now, venue, instrument);
+            }
+        }
+    }
+
+    fn flatten_one(&mut self, now: UnixNanos, venue: Venue, instrument: InstrumentId) {
+        let pos = self.ledger.position(venue, instrument).qty.raw();
+        if pos == 0 {
+            return;
+        }
+        let working = self.orders.iter().any(|o| {
+            o.is_live()
+                && o.request.venue == venue
+                && o.request.instrument == instrument
+                && matches!(
+                    o.request.purpose,
+                    OrderPurpose::Flatten | OrderPurpose::Unwind
+                )
+        });
+        if working {
+            return;
+        }
+        let Some(listing) = self.config.listing(venue, instrument).cloned() else {
+            return;
+        };
+        let qty = Qty(pos.abs()).round_down_to(listing.lot);
+        if qty < listing.min_qty {
+            return;
+        }
+        let book = &self.books[book_slot(venue, instrument)];
+        let top = book.top();
+        if !book.is_valid() || !top.is_two_sided() {
+            self.alert(
+                Severity::Error,
+                "flatten_no_price",
+                "kill_caps",
+                format!(
+                    "cannot flatten {venue} {}: no valid book",
+                    self.instrument_name(instrument)
+                ),
+            );
+            return;
+        }
+        let slip = CentiBps(self.config.strategy.max_slippage.raw() * 4);
+        let (side, price, arrival) = if pos > 0 {
+            (Side::Sell, sell_limit(top.bid, slip, listing.tick), top.bid)
+        } else {
+            (Side::Buy, buy_limit(top.ask, slip, listing.tick), top.ask)
+        };
+        let order = NewOrder {
+            venue,
+            instrument,
+            side,
+            price,
+            qty,
+            time_in_force: TimeInForce::Ioc,
+            reduce_only: true,
+            purpose: OrderPurpose::Flatten,
+            arrival,
+        };
+        let _ = self.send(now, order);
+    }
+}
+
+pub(crate) fn mark_of(book: &crate::book::Book) -> Option<Price> {
+    let top = book.top();
+    (book.is_valid() && top.is_two_sided()).then(|| Price((top.bid.raw() + top.ask.raw()) / 2))
+}

@@ -1,0 +1,625 @@
+//! Cross-venue perpetual basis arbitrage (DESIGN §6): the pricing and sizing rules, and
+//! the per-instrument state the engine drives.
+//!
+//! For each instrument there are two directions: buy on venue A and sell on venue B, or
+//! the reverse. The *net edge* of a direction is the price difference relative to the
+//! buy price, minus both venues' taker fees and a slippage buffer, in hundredths of a
+//! basis point. A direction that grows the position needs `min_spread_bps`; one that
+//! shrinks an existing spread position needs only `exit_spread_bps`. Size is bounded by
+//! top-of-book depth (a fraction of it), the order notional, the risk headroom and both
+//! venues' lot and minimum sizes.
+
+use crate::book::TopOfBook;
+use crate::config::{Config, ExecutionStyle, StrategyConfig};
+use crate::model::{
+    CENTIBPS_PER_UNIT, CentiBps, ClientOrderId, InstrumentId, Notional, Price, Qty, Scales, Venue,
+    notional_of, qty_for_notional,
+};
+use crate::time::UnixNanos;
+use serde::Serialize;
+
+/// Static facts about the instrument's two listings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct PairSpec {
+    /// Instrument.
+    pub instrument: InstrumentId,
+    /// The two venues, in config order.
+    pub venues: [Venue; 2],
+    /// Scales.
+    pub scales: Scales,
+    /// Ticks per venue.
+    pub ticks: [Price; 2],
+    /// Lots per venue (base units).
+    pub lots: [Qty; 2],
+    /// Minimum sizes per venue.
+    pub min_qtys: [Qty; 2],
+    /// A quantity tradable on both venues is a multiple of this.
+    pub common_lot: Qty,
+    /// Smallest quantity tradable on both venues.
+    pub common_min: Qty,
+    /// Taker fees per venue.
+    pub taker_fees: [CentiBps; 2],
+    /// Maker fees per venue.
+    pub maker_fees: [CentiBps; 2],
+}
+
+impl PairSpec {
+    /// Builds the spec from a validated config.
+    pub fn new(config: &Config, instrument: InstrumentId, venues: [Venue; 2]) -> PairSpec {
+        let inst = &config.instruments[instrument.index()];
+        let listing = |v: Venue| {
+            inst.listings[v.index()]
+                .as_ref()
+                .expect("validated: pair venues are listed")
+        };
+        let (a, b) = (listing(venues[0]), listing(venues[1]));
+        let common_lot = Qty(lcm(a.lot.raw(), b.lot.raw()));
+        let min = a.min_qty.max(b.min_qty);
+        let lots = (min.raw() + common_lot.raw() - 1) / common_lot.raw();
+        let common_min = Qty(lots * common_lot.raw());
+        PairSpec {
+            instrument,
+            venues,
+            scales: inst.scales,
+            ticks: [a.tick, b.tick],
+            lots: [a.lot, b.lot],
+            min_qtys: [a.min_qty, b.min_qty],
+            common_lot,
+            common_min,
+            taker_fees: [
+                config.venues[venues[0].index()].taker_fee,
+                config.venues[venues[1].index()].taker_fee,
+            ],
+            maker_fees: [
+                config.venues[venues[0].index()].maker_fee,
+                config.venues[venues[1].index()].maker_fee,
+            ],
+        }
+    }
+
+    /// Slot (0 or 1) of a venue in this pair.
+    pub fn slot(&self, venue: Venue) -> Option<usize> {
+        self.venues.iter().position(|v| *v == venue)
+    }
+
+    /// Below this net quantity the pair counts as hedged (less than anything tradable).
+    pub fn dust(&self) -> Qty {
+        self.min_qtys[0].min(self.min_qtys[1])
+    }
+}
+
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 { a.abs() } else { gcd(b, a % b) }
+}
+
+fn lcm(a: i64, b: i64) -> i64 {
+    a / gcd(a, b) * b
+}
+
+/// Why an opportunity is not acted on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Blocked {
+    /// A book is invalid (gap, crossed, awaiting snapshot).
+    BookInvalid,
+    /// A book is older than `max_book_age_ms`.
+    BookStale,
+    /// One side of a book is empty.
+    NoQuote,
+    /// The net edge is below the threshold.
+    BelowThreshold,
+    /// The engine is in HOLD.
+    Hold,
+    /// Safe mode is on.
+    SafeMode,
+    /// Strategy disabled in config.
+    Disabled,
+    /// This instance is not the leader (or is fenced).
+    NotLeader,
+    /// A route is quarantined by the runaway breaker.
+    Quarantined,
+    /// The rate-limit governor has no budget.
+    RateLimited,
+    /// A venue is in or near maintenance.
+    Maintenance,
+    /// A venue is disconnected.
+    Disconnected,
+    /// No risk headroom left.
+    NoHeadroom,
+    /// The size is below both venues' minimum.
+    BelowMinimum,
+    /// Orders of this instrument are still working.
+    Busy,
+    /// Waiting out the cooldown after a decision.
+    Cooldown,
+}
+
+impl Blocked {
+    /// Whether this is a risk or guard block (as opposed to "no opportunity").
+    pub const fn is_risk(self) -> bool {
+        !matches!(
+            self,
+            Blocked::BookInvalid | Blocked::BookStale | Blocked::NoQuote | Blocked::BelowThreshold
+        )
+    }
+}
+
+/// One direction of one instrument, before and after risk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Opportunity {
+    /// Instrument.
+    pub instrument: InstrumentId,
+    /// Venue bought on.
+    pub buy_venue: Venue,
+    /// Venue sold on.
+    pub sell_venue: Venue,
+    /// Best ask on the buy venue.
+    pub buy_price: Price,
+    /// Best bid on the sell venue.
+    pub sell_price: Price,
+    /// `(sell - buy) / buy`.
+    pub gross_edge: CentiBps,
+    /// Gross edge minus fees and the slippage buffer.
+    pub net_edge: CentiBps,
+    /// Threshold that applies (entry or exit).
+    pub threshold: CentiBps,
+    /// The direction shrinks an existing spread position.
+    pub reducing: bool,
+    /// Size from depth and order notional alone.
+    pub qty_before_risk: Qty,
+    /// Size after risk headroom and position bounds.
+    pub qty_after_risk: Qty,
+    /// Notional of `qty_after_risk` at the buy price.
+    pub notional_after_risk: Notional,
+    /// Why it is not acted on, if it is not.
+    pub blocked: Option<Blocked>,
+    /// When computed.
+    pub updated_at: UnixNanos,
+}
+
+impl Opportunity {
+    fn empty(instrument: InstrumentId, buy_venue: Venue, sell_venue: Venue) -> Opportunity {
+        Opportunity {
+            instrument,
+            buy_venue,
+            sell_venue,
+            buy_price: Price::ZERO,
+            sell_price: Price::ZERO,
+            gross_edge: CentiBps::ZERO,
+            net_edge: CentiBps::ZERO,
+            threshold: CentiBps::ZERO,
+            reducing: false,
+            qty_before_risk: Qty::ZERO,
+            qty_after_risk: Qty::ZERO,
+            notional_after_risk: Notional::ZERO,
+            blocked: Some(Blocked::BookInvalid),
+            updated_at: UnixNanos::ZERO,
+        }
+    }
+}
+
+/// `(sell - buy) / buy` in hundredths of a basis point.
+pub fn edge(buy: Price, sell: Price) -> CentiBps {
+    if buy.raw() <= 0 {
+        return CentiBps::ZERO;
+    }
+    let diff = i128::from(sell.raw() - buy.raw()) * i128::from(CENTIBPS_PER_UNIT);
+    CentiBps((diff / i128::from(buy.raw())) as i64)
+}
+
+/// `price × (1 + rate)` rounded down to `tick` (a buy limit that stays within the
+/// allowance), never below `price`'s own tick-rounded value.
+pub fn buy_limit(price: Price, rate: CentiBps, tick: Price) -> Price {
+    let raw = i128::from(price.raw()) * i128::from(CENTIBPS_PER_UNIT + rate.raw())
+        / i128::from(CENTIBPS_PER_UNIT);
+    let raw = raw as i64;
+    Price((raw - raw.rem_euclid(tick.raw())).max(price.raw()))
+}
+
+/// `price × (1 − rate)` rounded up to `tick`, never above `price`.
+pub fn sell_limit(price: Price, rate: CentiBps, tick: Price) -> Price {
+    let raw = i128::from(price.raw()) * i128::from(CENTIBPS_PER_UNIT - rate.raw())
+        / i128::from(CENTIBPS_PER_UNIT);
+    let raw = raw as i64;
+    let rem = raw.rem_euclid(tick.raw());
+    let up = if rem == 0 {
+        raw
+    } else {
+        raw + tick.raw() - rem
+    };
+    Price(up.min(price.raw()).max(tick.raw()))
+}
+
+/// Inputs of one evaluation besides the books.
+#[derive(Clone, Copy, Debug)]
+pub struct EvalContext {
+    /// Positions on the pair's two venues.
+    pub positions: [Qty; 2],
+    /// Notional the pair may still add (both legs together).
+    pub headroom: Notional,
+    /// A block that applies to every direction (HOLD, safe mode, guards), if any.
+    pub gate: Option<Blocked>,
+    /// Book problems per venue slot, if any.
+    pub book_problem: [Option<Blocked>; 2],
+}
+
+/// Evaluates both directions.
+pub fn evaluate(
+    now: UnixNanos,
+    spec: &PairSpec,
+    params: &StrategyConfig,
+    tops: [TopOfBook; 2],
+    ctx: &EvalContext,
+) -> [Opportunity; 2] {
+    let mut out = [
+        Opportunity::empty(spec.instrument, spec.venues[0], spec.venues[1]),
+        Opportunity::empty(spec.instrument, spec.venues[1], spec.venues[0]),
+    ];
+    for (d, opp) in out.iter_mut().enumerate() {
+        let (buy, sell) = if d == 0 { (0, 1) } else { (1, 0) };
+        opp.updated_at = now;
+        if let Some(problem) = ctx.book_problem[buy].or(ctx.book_problem[sell]) {
+            opp.blocked = Some(problem);
+            continue;
+        }
+        let (bt, st) = (tops[buy], tops[sell]);
+        if !bt.ask_qty.is_positive() || !st.bid_qty.is_positive() {
+            opp.blocked = Some(Blocked::NoQuote);
+            continue;
+        }
+        opp.buy_price = bt.ask;
+        opp.sell_price = st.bid;
+        opp.gross_edge = edge(bt.ask, st.bid);
+        let costs =
+            spec.taker_fees[buy].raw() + spec.taker_fees[sell].raw() + params.slippage_buffer.raw();
+        opp.net_edge = CentiBps(opp.gross_edge.raw() - costs);
+        // Direction 0 buys on slot 0: it shrinks a position that is short slot 0.
+        let p0 = ctx.positions[0].raw();
+        opp.reducing = (d == 0 && p0 < 0) || (d == 1 && p0 > 0);
+        opp.threshold = if opp.reducing {
+            params.exit_edge
+        } else {
+            params.entry_edge
+        };
+        let depth = bt.ask_qty.min(st.bid_qty);
+        let depth_share = Qty(depth.raw() * i64::from(params.depth_fraction_pct) / 100);
+        let by_notional = qty_for_notional(
+            params.order_notional,
+            bt.ask,
+            spec.scales.price,
+            spec.scales.qty,
+            spec.common_lot,
+        );
+        opp.qty_before_risk = depth_share.min(by_notional).round_down_to(spec.common_lot);
+        let risk_cap = if opp.reducing {
+            let spread = ctx.positions[0]
+                .raw()
+                .abs()
+                .min(ctx.positions[1].raw().abs());
+            Qty(spread)
+        } else {
+            let price = bt.ask.max(st.bid);
+            qty_for_notional(
+                Notional(ctx.headroom.raw() / 2),
+                price,
+                spec.scales.price,
+                spec.scales.qty,
+                spec.common_lot,
+            )
+        };
+        opp.qty_after_risk = opp
+            .qty_before_risk
+            .min(risk_cap)
+            .round_down_to(spec.common_lot);
+        opp.notional_after_risk = notional_of(
+            bt.ask,
+            opp.qty_after_risk,
+            spec.scales.price,
+            spec.scales.qty,
+        )
+        .unwrap_or(Notional::ZERO);
+        opp.blocked = if opp.net_edge < opp.threshold {
+            Some(Blocked::BelowThreshold)
+        } else if let Some(gate) = ctx.gate {
+            Some(gate)
+        } else if opp.qty_before_risk < spec.common_min {
+            Some(Blocked::BelowMinimum)
+        } else if opp.qty_after_risk < spec.common_min {
+            Some(if opp.reducing {
+                Blocked::BelowMinimum
+            } else {
+                Blocked::NoHeadroom
+            })
+        } else {
+            None
+        };
+        if opp.blocked.is_some() && opp.qty_after_risk < spec.common_min {
+            opp.notional_after_risk = Notional::ZERO;
+        }
+    }
+    out
+}
+
+/// A maker-first candidate: rest a post-only bid (or ask) at the touch on the buy (or
+/// sell) venue, to be hedged by a taker order on the other venue when it fills.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MakerCandidate {
+    /// Slot of the venue that rests the maker order.
+    pub maker_slot: usize,
+    /// Buy on the maker venue (else sell).
+    pub buy: bool,
+    /// Maker price.
+    pub price: Price,
+    /// Net edge with the maker fee on one leg.
+    pub net_edge: CentiBps,
+}
+
+/// Best maker-first candidate for the direction `d`: the maker leg is the buy leg
+/// (resting at the buy venue's best bid), hedged by selling at the other venue's bid.
+pub fn maker_candidate(
+    spec: &PairSpec,
+    params: &StrategyConfig,
+    tops: [TopOfBook; 2],
+    d: usize,
+) -> Option<MakerCandidate> {
+    let (buy, sell) = if d == 0 { (0, 1) } else { (1, 0) };
+    let (bt, st) = (tops[buy], tops[sell]);
+    if !bt.bid_qty.is_positive() || !st.bid_qty.is_positive() {
+        return None;
+    }
+    let gross = edge(bt.bid, st.bid);
+    let costs =
+        spec.maker_fees[buy].raw() + spec.taker_fees[sell].raw() + params.slippage_buffer.raw();
+    Some(MakerCandidate {
+        maker_slot: buy,
+        buy: true,
+        price: bt.bid,
+        net_edge: CentiBps(gross.raw() - costs),
+    })
+}
+
+/// Where an instrument's trading stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Nothing working.
+    Idle,
+    /// Both legs sent; waiting for them to finish.
+    Legs,
+    /// A maker leg rests; fills are hedged as they come.
+    Maker,
+    /// The legs finished unevenly; hedging the difference.
+    Hedging,
+    /// The hedge timed out; unwinding the excess (HOLD).
+    Unwinding,
+}
+
+/// Per-instrument trading state.
+#[derive(Clone, Debug, Serialize)]
+pub struct PairState {
+    /// Static facts.
+    pub spec: PairSpec,
+    /// Phase.
+    pub phase: Phase,
+    /// No new decision before this.
+    pub cooldown_until: UnixNanos,
+    /// Both directions as last evaluated.
+    pub opportunities: [Opportunity; 2],
+    /// Working orders of the current decision, by venue slot.
+    pub legs: [Option<ClientOrderId>; 2],
+    /// The hedge or unwind order working, if any.
+    pub repair: Option<ClientOrderId>,
+    /// Slot that filled less in the last decision (where a hedge completes it).
+    pub lagging: Option<usize>,
+    /// When the legs first differed.
+    pub unhedged_since: UnixNanos,
+    /// Maker leg deadline.
+    pub maker_deadline: UnixNanos,
+    /// Unhedged exposure integral, in notional units × ns.
+    pub unhedged_notional_ns: u128,
+    unhedged_last_at: UnixNanos,
+    unhedged_last_notional: i64,
+    /// Decisions taken.
+    pub decisions: u64,
+    /// Hedge orders sent.
+    pub hedges: u64,
+    /// Unwinds after a hedge timeout.
+    pub unwinds: u64,
+    /// Execution style.
+    pub style: ExecutionStyle,
+}
+
+impl PairState {
+    /// Idle state for a pair.
+    pub fn new(spec: PairSpec, style: ExecutionStyle) -> PairState {
+        PairState {
+            spec,
+            phase: Phase::Idle,
+            cooldown_until: UnixNanos::ZERO,
+            opportunities: [
+                Opportunity::empty(spec.instrument, spec.venues[0], spec.venues[1]),
+                Opportunity::empty(spec.instrument, spec.venues[1], spec.venues[0]),
+            ],
+            legs: [None, None],
+            repair: None,
+            lagging: None,
+            unhedged_since: UnixNanos::ZERO,
+            maker_deadline: UnixNanos::NEVER,
+            unhedged_notional_ns: 0,
+            unhedged_last_at: UnixNanos::ZERO,
+            unhedged_last_notional: 0,
+            decisions: 0,
+            hedges: 0,
+            unwinds: 0,
+            style,
+        }
+    }
+
+    /// Accumulates unhedged exposure up to `now` and sets the current level.
+    pub fn meter_unhedged(&mut self, now: UnixNanos, net_notional: Notional) {
+        if !self.unhedged_last_at.is_zero() {
+            let dt = now.nanos_since(self.unhedged_last_at);
+            self.unhedged_notional_ns +=
+                self.unhedged_last_notional.unsigned_abs() as u128 * u128::from(dt);
+        }
+        self.unhedged_last_at = now;
+        self.unhedged_last_notional = net_notional.raw();
+    }
+
+    /// Unhedged exposure so far in USD·s (for reporting).
+    pub fn unhedged_usd_seconds(&self) -> f64 {
+        self.unhedged_notional_ns as f64 / crate::model::NOTIONAL_ONE as f64 / 1e9
+    }
+
+    /// The best acceptable opportunity, if any.
+    pub fn best(&self) -> Option<(usize, &Opportunity)> {
+        self.opportunities
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.blocked.is_none())
+            .max_by_key(|(_, o)| (o.net_edge.raw() - o.threshold.raw(), o.qty_after_risk))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Profile;
+
+    fn spec() -> (Config, PairSpec) {
+        let c = Config::embedded(Profile::Paper);
+        let s = PairSpec::new(&c, InstrumentId(0), [Venue::Binance, Venue::Okx]);
+        (c, s)
+    }
+
+    fn top(bid: i64, bid_qty: i64, ask: i64, ask_qty: i64) -> TopOfBook {
+        TopOfBook {
+            bid: Price(bid),
+            bid_qty: Qty(bid_qty),
+            ask: Price(ask),
+            ask_qty: Qty(ask_qty),
+        }
+    }
+
+    fn ctx(positions: [i64; 2]) -> EvalContext {
+        EvalContext {
+            positions: [Qty(positions[0]), Qty(positions[1])],
+            headroom: Notional::from_usd(1000),
+            gate: None,
+            book_problem: [None, None],
+        }
+    }
+
+    #[test]
+    fn common_lot_and_minimum_cover_both_venues() {
+        let (_, s) = spec();
+        // Binance 0.001 BTC, OKX 0.0001 BTC (0.01 contract × 0.01 BTC) at qty scale 4.
+        assert_eq!(s.common_lot, Qty(10));
+        assert_eq!(s.common_min, Qty(10));
+        assert_eq!(s.dust(), Qty(1));
+    }
+
+    #[test]
+    fn edge_and_limits() {
+        // 60000.0 → 60012.0 is exactly 2 bps.
+        assert_eq!(edge(Price(600_000), Price(600_120)), CentiBps(200));
+        assert_eq!(
+            buy_limit(Price(600_000), CentiBps::from_bps(2), Price(1)),
+            Price(600_120)
+        );
+        assert_eq!(
+            sell_limit(Price(600_000), CentiBps::from_bps(2), Price(1)),
+            Price(599_880)
+        );
+        // Rounding stays inside the allowance and on the tick.
+        assert_eq!(
+            buy_limit(Price(1000), CentiBps::from_bps(50), Price(10)),
+            Price(1000)
+        );
+        assert_eq!(
+            sell_limit(Price(1000), CentiBps::from_bps(50), Price(10)),
+            Price(1000)
+        );
+        assert_eq!(
+            buy_limit(Price(1000), CentiBps::from_bps(100), Price(10)),
+            Price(1010)
+        );
+        assert_eq!(
+            sell_limit(Price(1000), CentiBps::from_bps(100), Price(10)),
+            Price(990)
+        );
+    }
+
+    #[test]
+    fn an_edge_above_fees_and_threshold_is_an_opportunity() {
+        let (c, s) = spec();
+        // Buy Binance at 60000.0, sell OKX at 60080.0: gross 13.33 bps, net 13.33-10-0.5.
+        let tops = [
+            top(599_990, 100, 600_000, 100),
+            top(600_800, 100, 600_810, 100),
+        ];
+        let o = evaluate(UnixNanos(1), &s, &c.strategy, tops, &ctx([0, 0]));
+        assert_eq!(o[0].gross_edge, CentiBps(1333));
+        assert_eq!(o[0].net_edge, CentiBps(1333 - 1000 - 50));
+        assert_eq!(o[0].blocked, None);
+        // 100 USDT at 60000 → 0.0016 BTC → 0.001 after the common lot; depth 50 % of 0.01.
+        assert_eq!(o[0].qty_before_risk, Qty(10));
+        assert_eq!(o[0].qty_after_risk, Qty(10));
+        assert_eq!(o[1].blocked, Some(Blocked::BelowThreshold));
+    }
+
+    #[test]
+    fn risk_gate_and_headroom_block_after_risk() {
+        let (c, s) = spec();
+        let tops = [
+            top(599_990, 100, 600_000, 100),
+            top(600_800, 100, 600_810, 100),
+        ];
+        let mut x = ctx([0, 0]);
+        x.gate = Some(Blocked::Hold);
+        assert_eq!(
+            evaluate(UnixNanos(1), &s, &c.strategy, tops, &x)[0].blocked,
+            Some(Blocked::Hold)
+        );
+        let mut x = ctx([0, 0]);
+        x.headroom = Notional::from_usd(10);
+        let o = evaluate(UnixNanos(1), &s, &c.strategy, tops, &x);
+        assert_eq!(o[0].blocked, Some(Blocked::NoHeadroom));
+        assert_eq!(o[0].qty_before_risk, Qty(10), "before risk is unchanged");
+    }
+
+    #[test]
+    fn reducing_direction_uses_the_exit_threshold_and_position_bound() {
+        let (c, s) = spec();
+        // Long Binance 0.002, short OKX 0.002; OKX now cheaper than Binance by 0 bps.
+        let tops = [
+            top(600_000, 100, 600_010, 100),
+            top(599_990, 100, 600_000, 100),
+        ];
+        let o = evaluate(UnixNanos(1), &s, &c.strategy, tops, &ctx([20, -20]));
+        // Direction 1 buys OKX at 60000.0, sells Binance at 60000.0: gross 0, net -10.5 bps.
+        assert!(o[1].reducing);
+        assert_eq!(o[1].threshold, c.strategy.exit_edge);
+        assert_eq!(o[1].blocked, Some(Blocked::BelowThreshold));
+        let tops = [
+            top(601_000, 100, 601_010, 100),
+            top(599_990, 100, 600_000, 100),
+        ];
+        let o = evaluate(UnixNanos(1), &s, &c.strategy, tops, &ctx([20, -20]));
+        assert_eq!(o[1].blocked, None);
+        assert_eq!(
+            o[1].qty_after_risk,
+            Qty(10),
+            "order notional bounds it below the 0.002 position"
+        );
+    }
+
+    #[test]
+    fn book_problems_block_both_directions() {
+        let (c, s) = spec();
+        let mut x = ctx([0, 0]);
+        x.book_problem[1] = Some(Blocked::BookStale);
+        let o = evaluate(UnixNanos(1), &s, &c.strategy, [TopOfBook::default(); 2], &x);
+        assert!(o.iter().all(|o| o.blocked == Some(Blocked::BookStale)));
+    }
+}

@@ -1,0 +1,1 @@
+//! Cross-crate acceptance and contract tests live in `tests/tests/`.
