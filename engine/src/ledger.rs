@@ -215,10 +215,10 @@ impl Ledger {
     }
 
     fn remember(&mut self, key: (Venue, InstrumentId, TradeId)) {
-        if self.seen_order.len() == self.seen_max {
-            if let Some(old) = self.seen_order.pop_front() {
-                self.seen.remove(&old);
-            }
+        if self.seen_order.len() == self.seen_max
+            && let Some(old) = self.seen_order.pop_front()
+        {
+            self.seen.remove(&old);
         }
         self.seen.insert(key);
         self.seen_order.push_back(key);

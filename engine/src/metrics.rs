@@ -255,7 +255,7 @@ impl WindowedRatio {
     /// hits / total in parts per million (zero with no events).
     pub fn ppm(&self, now: UnixNanos) -> u64 {
         let (h, t) = self.sums(now);
-        if t == 0 { 0 } else { h * 1_000_000 / t }
+        (h * 1_000_000).checked_div(t).unwrap_or(0)
     }
 }
 

@@ -247,13 +247,14 @@ impl Orders {
 
     /// Marks an order unknown (ack timeout) and due for a lookup.
     pub fn mark_unknown(&mut self, now: UnixNanos, id: &ClientOrderId) {
-        if let Some(o) = self.orders.get_mut(id) {
-            if o.is_live() && o.state != OrderState::Unknown {
-                o.state = OrderState::Unknown;
-                o.state_since = now;
-                o.lookup_at = now;
-                self.counters.unknown += 1;
-            }
+        if let Some(o) = self.orders.get_mut(id)
+            && o.is_live()
+            && o.state != OrderState::Unknown
+        {
+            o.state = OrderState::Unknown;
+            o.state_since = now;
+            o.lookup_at = now;
+            self.counters.unknown += 1;
         }
     }
 

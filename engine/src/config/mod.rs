@@ -407,18 +407,18 @@ fn build(v: &mut Validator, raw: &RawConfig, status: StatusThresholds) -> Option
             approval_token_digest: None,
         })
     });
-    if let (Some(Profile::Live), Some(c)) = (profile, control) {
-        if !c.two_man_rule {
-            v.error("control.two_man_rule", "must be true in the live profile");
-        }
+    if let (Some(Profile::Live), Some(c)) = (profile, control)
+        && !c.two_man_rule
+    {
+        v.error("control.two_man_rule", "must be true in the live profile");
     }
-    if let (Some(Profile::Paper), Some(c)) = (profile, control) {
-        if !c.dry_run {
-            v.error(
-                "control.dry_run",
-                "must be true in the paper profile (it has no real venue)",
-            );
-        }
+    if let (Some(Profile::Paper), Some(c)) = (profile, control)
+        && !c.dry_run
+    {
+        v.error(
+            "control.dry_run",
+            "must be true in the paper profile (it has no real venue)",
+        );
     }
     let instruments = build_instruments(v, raw);
     let venues = build_venues(v, raw);
@@ -518,10 +518,10 @@ fn build_instruments(v: &mut Validator, raw: &RawConfig) -> Option<Vec<Instrumen
                 "at least one venue listing is required",
             );
         }
-        if let Some(n) = &name {
-            if out.iter().any(|o: &InstrumentConfig| &o.name == n) {
-                v.error(join(&path, "name"), format!("duplicate instrument {n:?}"));
-            }
+        if let Some(n) = &name
+            && out.iter().any(|o: &InstrumentConfig| &o.name == n)
+        {
+            v.error(join(&path, "name"), format!("duplicate instrument {n:?}"));
         }
         match (name, price_scale, qty_scale) {
             (Some(name), Some(price), Some(qty)) => out.push(InstrumentConfig {
@@ -559,18 +559,19 @@ fn build_listing(
             )
             .map(Some),
     };
-    if let (Some(lot), Some(min)) = (lot, min_qty) {
-        if min % lot != 0 {
-            v.error(join(path, "min_qty"), "must be a multiple of lot_size");
-        }
+    if let (Some(lot), Some(min)) = (lot, min_qty)
+        && min % lot != 0
+    {
+        v.error(join(path, "min_qty"), "must be a multiple of lot_size");
     }
-    if let (Some(lot), Some(Some(cv))) = (lot, contract_value) {
-        if lot % cv != 0 && cv % lot != 0 {
-            v.error(
-                join(path, "lot_size"),
-                "lot_size (in base units) and contract_value must divide one another",
-            );
-        }
+    if let (Some(lot), Some(Some(cv))) = (lot, contract_value)
+        && lot % cv != 0
+        && cv % lot != 0
+    {
+        v.error(
+            join(path, "lot_size"),
+            "lot_size (in base units) and contract_value must divide one another",
+        );
     }
     Some(Listing {
         symbol: symbol?,
@@ -614,31 +615,30 @@ fn build_venues(v: &mut Validator, raw: &RawConfig) -> Option<[VenueConfig; Venu
             100,
             600_000,
         );
-        if let (Some(dm), Some(dr)) = (dm, dr) {
-            if dr * 2 > dm {
-                v.error(
-                    p("deadman_refresh_ms"),
-                    "must be at most half of deadman_timeout_ms",
-                );
-            }
+        if let (Some(dm), Some(dr)) = (dm, dr)
+            && dr * 2 > dm
+        {
+            v.error(
+                p("deadman_refresh_ms"),
+                "must be at most half of deadman_timeout_ms",
+            );
         }
-        if venue == Venue::Okx {
-            if let Some(dm) = dm {
-                if !(10_000..=120_000).contains(&dm) {
-                    v.error(
-                        p("deadman_timeout_ms"),
-                        "OKX cancel-all-after accepts 10000..=120000 ms",
-                    );
-                }
-            }
+        if venue == Venue::Okx
+            && let Some(dm) = dm
+            && !(10_000..=120_000).contains(&dm)
+        {
+            v.error(
+                p("deadman_timeout_ms"),
+                "OKX cancel-all-after accepts 10000..=120000 ms",
+            );
         }
-        if let (Some(o10), Some(o60)) = (o10, o60) {
-            if u64::from(o10) * 6 < u64::from(o60) / 10 {
-                v.error(
-                    p("orders_per_10s"),
-                    "is implausibly small against orders_per_min",
-                );
-            }
+        if let (Some(o10), Some(o60)) = (o10, o60)
+            && u64::from(o10) * 6 < u64::from(o60) / 10
+        {
+            v.error(
+                p("orders_per_10s"),
+                "is implausibly small against orders_per_min",
+            );
         }
         out[venue.index()] = (|| {
             Some(VenueConfig {
@@ -701,13 +701,13 @@ fn build_guards(v: &mut Validator, raw: &RawConfig) -> Option<GuardsConfig> {
         }
         None => (None, None, None, None),
     };
-    if let (Some(b0), Some(bmax)) = (b0, bmax) {
-        if b0 > bmax {
-            v.error(
-                "guards.rate_limit.backoff_initial_ms",
-                "must not exceed backoff_max_ms",
-            );
-        }
+    if let (Some(b0), Some(bmax)) = (b0, bmax)
+        && b0 > bmax
+    {
+        v.error(
+            "guards.rate_limit.backoff_initial_ms",
+            "must not exceed backoff_max_ms",
+        );
     }
     let skew = v.range(
         "guards.clock_skew_guard_ms",
@@ -835,15 +835,15 @@ fn build_calendar(v: &mut Validator, g: &raw::RawGuards) -> Option<Vec<Maintenan
         let title = v
             .optional(&join(&path, "title"), &w.title)
             .unwrap_or_default();
-        if let (Some(s), Some(e)) = (start, end) {
-            if e <= s {
-                v.error(join(&path, "end"), "must be after start");
-            }
+        if let (Some(s), Some(e)) = (start, end)
+            && e <= s
+        {
+            v.error(join(&path, "end"), "must be after start");
         }
-        if let (Some(e), Some(Some(p))) = (end, pre_open) {
-            if p > e {
-                v.error(join(&path, "pre_open_start"), "must not be after end");
-            }
+        if let (Some(e), Some(Some(p))) = (end, pre_open)
+            && p > e
+        {
+            v.error(join(&path, "pre_open_start"), "must not be after end");
         }
         match (venue, start, end, pre_open) {
             (Some(venue), Some(start), Some(end), Some(pre_open_start)) => {
@@ -890,13 +890,13 @@ fn build_risk(v: &mut Validator, raw: &RawConfig) -> Option<RiskConfig> {
         }
         None => (None, None),
     };
-    if let (Some(p), Some(t)) = (per_symbol, total) {
-        if p > t {
-            v.error(
-                "risk.notional_caps.per_symbol_usd",
-                "must not exceed total_usd",
-            );
-        }
+    if let (Some(p), Some(t)) = (per_symbol, total)
+        && p > t
+    {
+        v.error(
+            "risk.notional_caps.per_symbol_usd",
+            "must not exceed total_usd",
+        );
     }
     let daily = usd(v, "risk.daily_loss_usd", &r.daily_loss_usd, 1);
     let unrealized = usd(v, "risk.unrealized_loss_usd", &r.unrealized_loss_usd, 1);
@@ -972,13 +972,13 @@ fn build_strategy(
     };
     let entry = bps(v, "min_spread_bps", &s.min_spread_bps, -1_000, 10_000);
     let exit = bps(v, "exit_spread_bps", &s.exit_spread_bps, -1_000, 10_000);
-    if let (Some(e), Some(x)) = (entry, exit) {
-        if x > e {
-            v.error(
-                p("exit_spread_bps"),
-                "must not exceed min_spread_bps, or positions would churn",
-            );
-        }
+    if let (Some(e), Some(x)) = (entry, exit)
+        && x > e
+    {
+        v.error(
+            p("exit_spread_bps"),
+            "must not exceed min_spread_bps, or positions would churn",
+        );
     }
     let buffer = bps(v, "slippage_buffer_bps", &s.slippage_buffer_bps, 0, 1_000);
     let max_slip = bps(v, "max_slippage_bps", &s.max_slippage_bps, 0, 1_000);
@@ -1054,7 +1054,12 @@ mod tests {
     fn shipped_profiles_are_valid_and_carry_the_operator_spec_values() {
         let paper = Config::embedded(Profile::Paper);
         assert_eq!(paper.profile, Profile::Paper);
-        assert!(paper.control.safe_mode && paper.control.dry_run && paper.control.two_man_rule);
+        assert!(paper.control.dry_run && paper.control.two_man_rule);
+        assert!(
+            !paper.control.safe_mode,
+            "paper trades after the two-man resume"
+        );
+        assert!(Config::embedded(Profile::Live).control.safe_mode);
         let testnet = Config::embedded(Profile::Testnet);
         assert_eq!(testnet.guards.rate_place_per_min, 300);
         assert_eq!(testnet.guards.rate_cancel_per_min, 600);

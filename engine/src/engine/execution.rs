@@ -75,17 +75,17 @@ impl Engine {
         let value = notional_of(fill.price, fill.qty, scales.price, scales.qty).unwrap_or_default();
         self.metrics.traded_notional = self.metrics.traded_notional.saturating_add(value.raw());
         self.metrics.fees_paid = self.metrics.fees_paid.saturating_add(fee.raw());
-        if let Some(o) = order.and_then(|id| self.orders.get(&id)) {
-            if o.arrival.is_positive() {
-                // Adverse slippage against the touch at decision time, in 1/100 bp.
-                let adverse = match fill.side {
-                    Side::Buy => crate::strategy::edge(o.arrival, fill.price).raw(),
-                    Side::Sell => crate::strategy::edge(fill.price, o.arrival).raw(),
-                };
-                self.metrics
-                    .slippage_centibps
-                    .record(now, adverse.max(0) as u64);
-            }
+        if let Some(o) = order.and_then(|id| self.orders.get(&id))
+            && o.arrival.is_positive()
+        {
+            // Adverse slippage against the touch at decision time, in 1/100 bp.
+            let adverse = match fill.side {
+                Side::Buy => crate::strategy::edge(o.arrival, fill.price).raw(),
+                Side::Sell => crate::strategy::edge(fill.price, o.arrival).raw(),
+            };
+            self.metrics
+                .slippage_centibps
+                .record(now, adverse.max(0) as u64);
         }
         self.journal_event(JournalEvent::Fill {
             client_order_id: order,

@@ -315,10 +315,10 @@ impl Engine {
             runaway.quarantine(now, *venue, *instrument);
         }
         for ((guard, venue), (_, until)) in &recovered.tripped {
-            if let (GuardId::RateLimit, Some(v), Some(until)) = (guard, venue, until) {
-                if *until > now {
-                    rate.on_banned(now, *v, *until);
-                }
+            if let (GuardId::RateLimit, Some(v), Some(until)) = (guard, venue, until)
+                && *until > now
+            {
+                rate.on_banned(now, *v, *until);
             }
         }
         let mut maintenance = MaintenanceGuard::new(
@@ -727,7 +727,7 @@ impl Engine {
         for p in 0..self.pairs.len() {
             self.drive_pair(now, p);
         }
-        if self.metrics.ticks % STATUS_EVERY_TICKS == 0 {
+        if self.metrics.ticks.is_multiple_of(STATUS_EVERY_TICKS) {
             self.status_tick(now);
         }
     }

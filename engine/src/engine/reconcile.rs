@@ -48,10 +48,10 @@ impl Engine {
             };
             self.book_fill(now, f.client_order_id, fill);
             fills_recovered += 1;
-            if let Some(id) = f.client_order_id {
-                if let Some(o) = self.orders.get_mut(&id) {
-                    o.filled = Qty(o.filled.raw() + f.qty.raw());
-                }
+            if let Some(id) = f.client_order_id
+                && let Some(o) = self.orders.get_mut(&id)
+            {
+                o.filled = Qty(o.filled.raw() + f.qty.raw());
             }
         }
         let epoch = self.fencing.epoch();

@@ -421,21 +421,22 @@ impl Engine {
     fn active_alerts(&self, now: UnixNanos, components: &[Component]) -> Vec<ActiveAlert> {
         let mut out: Vec<ActiveAlert> = Vec::new();
         for c in components {
-            if let Some((level, since, true)) = self.tracker.since.get(c.id) {
-                if *level == c.status && c.status != GuardLevel::Ok {
-                    out.push(ActiveAlert {
-                        severity: if c.status >= GuardLevel::Error {
-                            Severity::Error
-                        } else {
-                            Severity::Warn
-                        },
-                        code: format!("{}_degraded", c.id),
-                        title: format!("{} degraded", c.title),
-                        msg: c.summary.clone(),
-                        since: *since,
-                        component_id: c.id.to_owned(),
-                    });
-                }
+            if let Some((level, since, true)) = self.tracker.since.get(c.id)
+                && *level == c.status
+                && c.status != GuardLevel::Ok
+            {
+                out.push(ActiveAlert {
+                    severity: if c.status >= GuardLevel::Error {
+                        Severity::Error
+                    } else {
+                        Severity::Warn
+                    },
+                    code: format!("{}_degraded", c.id),
+                    title: format!("{} degraded", c.title),
+                    msg: c.summary.clone(),
+                    since: *since,
+                    component_id: c.id.to_owned(),
+                });
             }
         }
         for ((guard, venue), (reason, since)) in &self.tracker.restored {

@@ -531,14 +531,13 @@ impl Engine {
         if maker_live {
             let edge_gone = maker_candidate(&spec, &self.config.strategy, tops, maker_slot)
                 .is_none_or(|c| c.net_edge < self.config.strategy.entry_edge);
-            if now >= self.pairs[p].maker_deadline
+            if (now >= self.pairs[p].maker_deadline
                 || gate.is_some()
                 || edge_gone
-                || !books_ok[maker_slot]
+                || !books_ok[maker_slot])
+                && let Some(id) = maker
             {
-                if let Some(id) = maker {
-                    self.cancel_order(now, id);
-                }
+                self.cancel_order(now, id);
             }
             return;
         }
