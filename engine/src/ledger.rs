@@ -95,6 +95,8 @@ pub struct PnlTotals {
     pub net: Notional,
     /// Gross exposure: Σ |position| × mark.
     pub gross_exposure: Notional,
+    /// The largest gross exposure of one instrument (both venues), and which.
+    pub max_symbol_exposure: (Notional, Option<InstrumentId>),
 }
 
 /// Daily PnL tracking with a configurable day boundary.
@@ -258,6 +260,7 @@ impl Ledger {
         for i in 0..self.scales.len() {
             let instrument = InstrumentId(i as u16);
             let s = self.scales[i];
+            let mut symbol = 0i64;
             for venue in Venue::ALL {
                 let p = self.position(venue, instrument);
                 t.realized.0 += to_notional(p.realized, s).0;
@@ -270,7 +273,11 @@ impl Ledger {
                         crate::model::notional_of(m, Qty(p.qty.raw().abs()), s.price, s.qty)
                             .unwrap_or(Notional(i64::MAX));
                     t.gross_exposure.0 = t.gross_exposure.0.saturating_add(exposure.0);
+                    symbol = symbol.saturating_add(exposure.0);
                 }
+            }
+            if symbol > t.max_symbol_exposure.0.raw() {
+                t.max_symbol_exposure = (Notional(symbol), Some(instrument));
             }
         }
         t.net = Notional(t.realized.0 + t.unrealized.0 - t.fees.0);

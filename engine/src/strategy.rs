@@ -203,8 +203,13 @@ pub fn edge(buy: Price, sell: Price) -> CentiBps {
     if buy.raw() <= 0 {
         return CentiBps::ZERO;
     }
-    let diff = i128::from(sell.raw() - buy.raw()) * i128::from(CENTIBPS_PER_UNIT);
-    CentiBps((diff / i128::from(buy.raw())) as i64)
+    match (sell.raw() - buy.raw()).checked_mul(CENTIBPS_PER_UNIT) {
+        Some(diff) => CentiBps(diff / buy.raw()),
+        None => {
+            let diff = i128::from(sell.raw() - buy.raw()) * i128::from(CENTIBPS_PER_UNIT);
+            CentiBps((diff / i128::from(buy.raw())) as i64)
+        }
+    }
 }
 
 /// `price × (1 + rate)` rounded down to `tick` (a buy limit that stays within the
@@ -235,22 +240,24 @@ pub fn sell_limit(price: Price, rate: CentiBps, tick: Price) -> Price {
 pub struct EvalContext {
     /// Positions on the pair's two venues.
     pub positions: [Qty; 2],
-    /// Notional the pair may still add (both legs together).
-    pub headroom: Notional,
     /// A block that applies to every direction (HOLD, safe mode, guards), if any.
     pub gate: Option<Blocked>,
     /// Book problems per venue slot, if any.
     pub book_problem: [Option<Blocked>; 2],
 }
 
-/// Evaluates both directions.
+/// Evaluates both directions. `headroom` (the notional the pair may still add, both
+/// legs together) is asked for only when a direction clears its threshold, and sizes
+/// are computed only then: on most book updates nothing qualifies and this stays cheap.
 pub fn evaluate(
     now: UnixNanos,
     spec: &PairSpec,
     params: &StrategyConfig,
     tops: [TopOfBook; 2],
     ctx: &EvalContext,
+    headroom: impl Fn() -> Notional,
 ) -> [Opportunity; 2] {
+    let mut headroom_cache: Option<Notional> = None;
     let mut out = [
         Opportunity::empty(spec.instrument, spec.venues[0], spec.venues[1]),
         Opportunity::empty(spec.instrument, spec.venues[1], spec.venues[0]),
@@ -281,6 +288,10 @@ pub fn evaluate(
         } else {
             params.entry_edge
         };
+        if opp.net_edge < opp.threshold {
+            opp.blocked = Some(Blocked::BelowThreshold);
+            continue;
+        }
         let depth = bt.ask_qty.min(st.bid_qty);
         let depth_share = Qty(depth.raw() * i64::from(params.depth_fraction_pct) / 100);
         let by_notional = qty_for_notional(
@@ -299,8 +310,9 @@ pub fn evaluate(
             Qty(spread)
         } else {
             let price = bt.ask.max(st.bid);
+            let room = *headroom_cache.get_or_insert_with(&headroom);
             qty_for_notional(
-                Notional(ctx.headroom.raw() / 2),
+                Notional(room.raw() / 2),
                 price,
                 spec.scales.price,
                 spec.scales.qty,
@@ -318,9 +330,7 @@ pub fn evaluate(
             spec.scales.qty,
         )
         .unwrap_or(Notional::ZERO);
-        opp.blocked = if opp.net_edge < opp.threshold {
-            Some(Blocked::BelowThreshold)
-        } else if let Some(gate) = ctx.gate {
+        opp.blocked = if let Some(gate) = ctx.gate {
             Some(gate)
         } else if opp.qty_before_risk < spec.common_min {
             Some(Blocked::BelowMinimum)
@@ -504,10 +514,13 @@ mod tests {
     fn ctx(positions: [i64; 2]) -> EvalContext {
         EvalContext {
             positions: [Qty(positions[0]), Qty(positions[1])],
-            headroom: Notional::from_usd(1000),
             gate: None,
             book_problem: [None, None],
         }
+    }
+
+    fn room() -> Notional {
+        Notional::from_usd(1000)
     }
 
     #[test]
@@ -558,7 +571,7 @@ mod tests {
             top(599_990, 100, 600_000, 100),
             top(600_800, 100, 600_810, 100),
         ];
-        let o = evaluate(UnixNanos(1), &s, &c.strategy, tops, &ctx([0, 0]));
+        let o = evaluate(UnixNanos(1), &s, &c.strategy, tops, &ctx([0, 0]), room);
         assert_eq!(o[0].gross_edge, CentiBps(1333));
         assert_eq!(o[0].net_edge, CentiBps(1333 - 1000 - 50));
         assert_eq!(o[0].blocked, None);
@@ -578,12 +591,13 @@ mod tests {
         let mut x = ctx([0, 0]);
         x.gate = Some(Blocked::Hold);
         assert_eq!(
-            evaluate(UnixNanos(1), &s, &c.strategy, tops, &x)[0].blocked,
+            evaluate(UnixNanos(1), &s, &c.strategy, tops, &x, room)[0].blocked,
             Some(Blocked::Hold)
         );
-        let mut x = ctx([0, 0]);
-        x.headroom = Notional::from_usd(10);
-        let o = evaluate(UnixNanos(1), &s, &c.strategy, tops, &x);
+        let x = ctx([0, 0]);
+        let o = evaluate(UnixNanos(1), &s, &c.strategy, tops, &x, || {
+            Notional::from_usd(10)
+        });
         assert_eq!(o[0].blocked, Some(Blocked::NoHeadroom));
         assert_eq!(o[0].qty_before_risk, Qty(10), "before risk is unchanged");
     }
@@ -596,7 +610,7 @@ mod tests {
             top(600_000, 100, 600_010, 100),
             top(599_990, 100, 600_000, 100),
         ];
-        let o = evaluate(UnixNanos(1), &s, &c.strategy, tops, &ctx([20, -20]));
+        let o = evaluate(UnixNanos(1), &s, &c.strategy, tops, &ctx([20, -20]), room);
         // Direction 1 buys OKX at 60000.0, sells Binance at 60000.0: gross 0, net -10.5 bps.
         assert!(o[1].reducing);
         assert_eq!(o[1].threshold, c.strategy.exit_edge);
@@ -605,7 +619,7 @@ mod tests {
             top(601_000, 100, 601_010, 100),
             top(599_990, 100, 600_000, 100),
         ];
-        let o = evaluate(UnixNanos(1), &s, &c.strategy, tops, &ctx([20, -20]));
+        let o = evaluate(UnixNanos(1), &s, &c.strategy, tops, &ctx([20, -20]), room);
         assert_eq!(o[1].blocked, None);
         assert_eq!(
             o[1].qty_after_risk,
@@ -619,7 +633,14 @@ mod tests {
         let (c, s) = spec();
         let mut x = ctx([0, 0]);
         x.book_problem[1] = Some(Blocked::BookStale);
-        let o = evaluate(UnixNanos(1), &s, &c.strategy, [TopOfBook::default(); 2], &x);
+        let o = evaluate(
+            UnixNanos(1),
+            &s,
+            &c.strategy,
+            [TopOfBook::default(); 2],
+            &x,
+            room,
+        );
         assert!(o.iter().all(|o| o.blocked == Some(Blocked::BookStale)));
     }
 }

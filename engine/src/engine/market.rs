@@ -109,11 +109,15 @@ impl Engine {
         {
             self.drive_pair(now, p);
         }
-        let has_position = Venue::ALL
-            .iter()
-            .any(|v| !self.ledger.position(*v, instrument).qty.is_zero());
-        if has_position {
-            self.evaluate_caps(now);
+        // Caps depend on positions and marks only: re-check when this venue's mark of a
+        // held position moved (fills re-check on their own; the day rolls on the tick).
+        if !self.ledger.position(venue, instrument).qty.is_zero() {
+            let mark = super::trading::mark_of(&self.books[book_slot(venue, instrument)]);
+            let slot = book_slot(venue, instrument);
+            if self.caps_marks[slot] != mark {
+                self.caps_marks[slot] = mark;
+                self.evaluate_caps(now);
+            }
         }
     }
 

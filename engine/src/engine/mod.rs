@@ -245,6 +245,8 @@ pub struct Engine {
     pub(crate) cancel_all_wanted: [Option<&'static str>; Venue::COUNT],
     pub(crate) killed: bool,
     pub(crate) day_journaled: Option<i64>,
+    /// Marks at the last kill-cap evaluation, per book.
+    pub(crate) caps_marks: Vec<Option<Price>>,
 }
 
 impl Engine {
@@ -395,6 +397,7 @@ impl Engine {
             cancel_all_wanted: [None; Venue::COUNT],
             killed: false,
             day_journaled: recovered.daily.map(|d| d.day),
+            caps_marks: vec![None; instruments * Venue::COUNT],
             config,
         };
         engine.journal_event(JournalEvent::Started {

@@ -1268,3 +1268,66 @@ fn opportunity_list_shows_before_and_after_risk() {
     assert_eq!(o.qty_before_risk, Qty(10));
     let _ = TopOfBook::default();
 }
+
+#[test]
+fn maker_first_rests_a_post_only_leg_and_hedges_its_fills_as_taker() {
+    let mut config = Config::embedded(Profile::Paper);
+    config.strategy.execution = crate::config::ExecutionStyle::MakerFirst;
+    let mut h = Harness::with(config);
+    h.ready();
+    h.resume();
+    // Binance bid 60000.0 vs OKX bid 60080.0: resting a bid on Binance and selling on
+    // OKX earns 13.3 bps gross, minus 2 (maker) + 5 (taker) + 0.5 bps.
+    h.quote(Venue::Binance, 600_000, 100, 600_010, 100);
+    let out = h.quote(Venue::Okx, 600_800, 100, 600_810, 100);
+    let maker = places(&out);
+    assert_eq!(maker.len(), 1, "{out:?}");
+    assert_eq!(maker[0].time_in_force, TimeInForce::PostOnly);
+    assert_eq!(
+        (maker[0].venue, maker[0].side, maker[0].price),
+        (Venue::Binance, Side::Buy, Price(600_000))
+    );
+    assert_eq!(maker[0].purpose, OrderPurpose::Maker);
+    assert_eq!(h.e.pairs()[0].phase, crate::strategy::Phase::Maker);
+    // A partial maker fill is hedged at once on OKX.
+    let out = h.fill(&maker[0], 4, 600_000);
+    let hedge = places(&out);
+    assert_eq!(hedge.len(), 1, "{out:?}");
+    assert_eq!(
+        (hedge[0].venue, hedge[0].side, hedge[0].qty),
+        (Venue::Okx, Side::Sell, Qty(4))
+    );
+    h.fill(&hedge[0], 4, 600_800);
+    // The edge disappears: the maker leg is cancelled, and the pair settles.
+    let out = h.quote(Venue::Okx, 600_000, 100, 600_010, 100);
+    assert!(out.iter().any(|o| matches!(o, Output::Cancel { client_order_id, .. } if *client_order_id == maker[0].client_order_id)), "{out:?}");
+    h.report(
+        &maker[0],
+        ExecutionKind::Cancelled {
+            reason: CancelReason::Requested,
+        },
+    );
+    assert_eq!(h.e.pairs()[0].phase, crate::strategy::Phase::Idle);
+    assert_eq!(h.position(Venue::Binance) + h.position(Venue::Okx), 0);
+}
+
+#[test]
+fn holding_cancels_resting_orders() {
+    let mut config = Config::embedded(Profile::Paper);
+    config.strategy.execution = crate::config::ExecutionStyle::MakerFirst;
+    let mut h = Harness::with(config);
+    h.ready();
+    h.resume();
+    h.quote(Venue::Binance, 600_000, 100, 600_010, 100);
+    let maker = places(&h.quote(Venue::Okx, 600_800, 100, 600_810, 100));
+    assert_eq!(maker.len(), 1);
+    let before = h.out.len();
+    let r = h.operator(
+        "ops",
+        OperatorAction::Hold {
+            reason: "lunch".into(),
+        },
+    );
+    assert!(r.result.is_ok());
+    assert!(h.out[before..].iter().any(|o| matches!(o, Output::Cancel { client_order_id, .. } if *client_order_id == maker[0].client_order_id)));
+}

@@ -100,11 +100,13 @@ impl Engine {
 
     /// Re-evaluates one instrument and advances its phase machine.
     pub(crate) fn drive_pair(&mut self, now: UnixNanos, p: usize) {
-        let spec = self.pairs[p].spec;
+        // Borrow the spec rather than copy it: this runs on every top-of-book change.
+        let spec = &self.pairs[p].spec;
+        let (venues, instrument, scales) = (spec.venues, spec.instrument, spec.scales);
         let mut tops = [TopOfBook::default(); 2];
         let mut problems = [None; 2];
         for s in 0..2 {
-            let book = &self.books[book_slot(spec.venues[s], spec.instrument)];
+            let book = &self.books[book_slot(venues[s], instrument)];
             tops[s] = book.top();
             problems[s] = if !book.is_valid() {
                 Some(Blocked::BookInvalid)
@@ -115,24 +117,28 @@ impl Engine {
             };
         }
         let positions = [
-            self.ledger.position(spec.venues[0], spec.instrument).qty,
-            self.ledger.position(spec.venues[1], spec.instrument).qty,
+            self.ledger.position(venues[0], instrument).qty,
+            self.ledger.position(venues[1], instrument).qty,
         ];
-        let (symbol, total) = self.exposures(spec.instrument);
-        let gate = self.gate(now, spec.instrument, spec.venues);
+        let gate = self.gate(now, instrument, venues);
         let ctx = EvalContext {
             positions,
-            headroom: self.caps.headroom(symbol, total),
             gate,
             book_problem: problems,
         };
-        self.pairs[p].opportunities = evaluate(now, &spec, &self.config.strategy, tops, &ctx);
+        let headroom = || {
+            let (symbol, total) = self.exposures(instrument);
+            self.caps.headroom(symbol, total)
+        };
+        let opportunities = evaluate(now, spec, &self.config.strategy, tops, &ctx, headroom);
+        self.pairs[p].opportunities = opportunities;
         let net = positions[0].raw() + positions[1].raw();
-        let mark = self
-            .mark(spec.venues[0], spec.instrument)
-            .unwrap_or(tops[0].bid);
-        let net_notional = notional_of(mark, Qty(net.abs()), spec.scales.price, spec.scales.qty)
-            .unwrap_or_default();
+        let net_notional = if net == 0 {
+            Notional::ZERO
+        } else {
+            let mark = self.mark(venues[0], instrument).unwrap_or(tops[0].bid);
+            notional_of(mark, Qty(net.abs()), scales.price, scales.qty).unwrap_or_default()
+        };
         self.pairs[p].meter_unhedged(now, net_notional);
         let books_ok = [problems[0].is_none(), problems[1].is_none()];
         match self.pairs[p].phase {
@@ -677,14 +683,6 @@ impl Engine {
         let totals = self
             .ledger
             .totals(|v, i| mark_of(&self.books[book_slot(v, i)]));
-        let mut max_symbol = (Notional::ZERO, None);
-        for i in 0..self.config.instruments.len() {
-            let inst = InstrumentId(i as u16);
-            let (symbol, _) = self.exposures(inst);
-            if symbol > max_symbol.0 {
-                max_symbol = (symbol, Some(inst));
-            }
-        }
         let day_before = (self.ledger.daily.day, self.ledger.daily.start_net);
         let daily = *self.ledger.update_daily(now, totals.net);
         if (daily.day, daily.start_net) != day_before || self.day_journaled != Some(daily.day) {
@@ -695,7 +693,7 @@ impl Engine {
             });
         }
         let figures = RiskFigures {
-            max_symbol_exposure: max_symbol,
+            max_symbol_exposure: totals.max_symbol_exposure,
             total_exposure: totals.gross_exposure,
             daily_pnl: daily.pnl,
             unrealized_pnl: totals.unrealized,

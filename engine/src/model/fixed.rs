@@ -203,6 +203,17 @@ fn div_ceil_i128(a: i128, b: i128) -> i128 {
 /// The quote-currency value of `qty` at `price`, rounded towards zero, or `None` on
 /// overflow. `price_scale + qty_scale` may be above or below [`NOTIONAL_SCALE`].
 pub fn notional_of(price: Price, qty: Qty, price_scale: u8, qty_scale: u8) -> Option<Notional> {
+    // Fast path in i64 (no 128-bit division on the hot path); exact, or falls through.
+    let scale = i32::from(price_scale) + i32::from(qty_scale);
+    if scale <= i32::from(NOTIONAL_SCALE) {
+        if let Some(v) = price
+            .0
+            .checked_mul(qty.0)
+            .and_then(|p| p.checked_mul(pow10((i32::from(NOTIONAL_SCALE) - scale) as u8)))
+        {
+            return Some(Notional(v));
+        }
+    }
     let product = i128::from(price.0).checked_mul(i128::from(qty.0))?;
     let scale = i32::from(price_scale) + i32::from(qty_scale);
     let shift = i32::from(NOTIONAL_SCALE) - scale;
@@ -225,6 +236,12 @@ pub fn qty_for_notional(
 ) -> Qty {
     if budget.0 <= 0 || price.0 <= 0 {
         return Qty::ZERO;
+    }
+    let scale = i32::from(price_scale) + i32::from(qty_scale) - i32::from(NOTIONAL_SCALE);
+    if scale <= 0 {
+        // Fast path in i64: truncating the budget first equals truncating the quotient.
+        let numerator = budget.0 / pow10((-scale) as u8);
+        return Qty(numerator / price.0).round_down_to(lot);
     }
     // qty_raw = budget * 10^(price_scale + qty_scale - NOTIONAL_SCALE) / price_raw
     let scale = i32::from(price_scale) + i32::from(qty_scale) - i32::from(NOTIONAL_SCALE);
