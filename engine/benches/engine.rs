@@ -242,10 +242,10 @@ fn running_engine(stream: &Stream) -> (Engine, UnixNanos) {
     );
     let mut request = 0;
     while let Some(o) = e.poll_output() {
-        if let Output::Reply(r) = o {
-            if let Ok(a) = r.result {
-                request = a.request_id.unwrap_or(request);
-            }
+        if let Output::Reply(r) = o
+            && let Ok(a) = r.result
+        {
+            request = a.request_id.unwrap_or(request);
         }
     }
     e.handle(

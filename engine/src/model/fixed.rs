@@ -205,14 +205,13 @@ fn div_ceil_i128(a: i128, b: i128) -> i128 {
 pub fn notional_of(price: Price, qty: Qty, price_scale: u8, qty_scale: u8) -> Option<Notional> {
     // Fast path in i64 (no 128-bit division on the hot path); exact, or falls through.
     let scale = i32::from(price_scale) + i32::from(qty_scale);
-    if scale <= i32::from(NOTIONAL_SCALE) {
-        if let Some(v) = price
+    if scale <= i32::from(NOTIONAL_SCALE)
+        && let Some(v) = price
             .0
             .checked_mul(qty.0)
             .and_then(|p| p.checked_mul(pow10((i32::from(NOTIONAL_SCALE) - scale) as u8)))
-        {
-            return Some(Notional(v));
-        }
+    {
+        return Some(Notional(v));
     }
     let product = i128::from(price.0).checked_mul(i128::from(qty.0))?;
     let scale = i32::from(price_scale) + i32::from(qty_scale);
