@@ -1,4 +1,14 @@
 //! PropBot's seeded discrete-event simulator: it wraps the production
 //! [`propbot_engine::Engine`] (never a copy) in a world of simulated venues, disks and
 //! a cluster with a lease service, injects faults, and checks invariants after every
-//! step. Built by the simulator issue; must not depend on tokio or any IO crate.
+//! step. Like the engine it reads no clock and draws no randomness it was not given:
+//! every stream derives from one master seed ([`rng::Seeds`]). It must not depend on
+//! tokio or any IO crate (`tests/tidy.rs`).
+//!
+//! The market model ([`market::SyntheticMarket`]) and the exchange model
+//! ([`venue::SimVenue`]) are sans-IO too, so the live service's paper mode drives the
+//! very same code in real time.
+
+pub mod market;
+pub mod rng;
+pub mod venue;
