@@ -9,6 +9,7 @@
 //! ([`venue::SimVenue`]) are sans-IO too, so the live service's paper mode drives the
 //! very same code in real time.
 
+pub mod cli;
 pub mod market;
 pub mod rng;
 pub mod venue;

@@ -32,13 +32,18 @@ pub(crate) struct NewOrder {
 }
 
 impl Engine {
-    /// Mid price of a valid two-sided book.
-    pub(crate) fn mark(&self, venue: Venue, instrument: InstrumentId) -> Option<Price> {
+    /// Mid price of a valid two-sided book (`None` when the book is not usable).
+    pub fn mark(&self, venue: Venue, instrument: InstrumentId) -> Option<Price> {
         mark_of(&self.books[book_slot(venue, instrument)])
     }
 
+    /// PnL and exposure totals at current marks (average price where no mark exists).
+    pub fn pnl(&self) -> crate::ledger::PnlTotals {
+        self.ledger.totals(|v, i| mark_of(&self.books[book_slot(v, i)]))
+    }
+
     /// Gross notional of one instrument (both venues) and of everything.
-    pub(crate) fn exposures(&self, instrument: InstrumentId) -> (Notional, Notional) {
+    pub fn exposures(&self, instrument: InstrumentId) -> (Notional, Notional) {
         let mut symbol = 0i64;
         let mut total = 0i64;
         for i in 0..self.config.instruments.len() {
