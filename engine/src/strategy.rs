@@ -124,6 +124,8 @@ pub enum Blocked {
     Maintenance,
     /// A venue is disconnected.
     Disconnected,
+    /// A venue has not been reconciled since start (no order of any kind may go).
+    NotReconciled,
     /// No risk headroom left.
     NoHeadroom,
     /// The size is below both venues' minimum.

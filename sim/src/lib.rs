@@ -9,7 +9,12 @@
 //! ([`venue::SimVenue`]) are sans-IO too, so the live service's paper mode drives the
 //! very same code in real time.
 
+pub mod checkers;
 pub mod cli;
+pub mod disk;
+pub mod lease;
 pub mod market;
 pub mod rng;
+pub mod scenario;
 pub mod venue;
+pub mod world;

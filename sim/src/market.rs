@@ -216,6 +216,10 @@ pub struct SyntheticMarket {
     next_update: [UnixNanos; 2],
     next_trade: [UnixNanos; 2],
     next_window: UnixNanos,
+    /// Venue slots whose basis flips in and out of an arbitrage window on every update
+    /// (the runaway-loop fault).
+    pub flip: [bool; 2],
+    flip_phase: [bool; 2],
     /// Updates generated so far.
     pub updates: u64,
     /// Arbitrage windows opened so far.
@@ -247,6 +251,8 @@ impl SyntheticMarket {
             next_update: [start, start],
             next_trade: [start, start],
             next_window: UnixNanos::NEVER,
+            flip: [false; 2],
+            flip_phase: [false; 2],
             updates: 0,
             windows: 0,
             params,
@@ -306,6 +312,12 @@ impl SyntheticMarket {
         )
     }
 
+    /// Moves the common price by `centibps` hundredths of a bp at once (a fast market).
+    pub fn jump(&mut self, centibps: i64) {
+        self.mid_x += self.mid_x * i128::from(centibps) / 1_000_000;
+        self.windows += 1;
+    }
+
     fn slot(&self, venue: Venue) -> usize {
         if self.venues[0] == venue { 0 } else { 1 }
     }
@@ -353,6 +365,15 @@ impl SyntheticMarket {
                 };
             }
             self.mid_x += self.mid_x * i128::from(change) / 1_000_000;
+        }
+        if self.flip[s] {
+            self.flip_phase[s] = !self.flip_phase[s];
+            self.basis[s] = if self.flip_phase[s] {
+                self.params.arbitrage_centibps
+            } else {
+                0
+            };
+            return;
         }
         let b = &mut self.basis[s];
         *b -= *b / self.params.basis_decay.max(1);

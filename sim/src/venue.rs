@@ -317,6 +317,19 @@ impl SimVenue {
         self.crossing_makers(now, update.instrument())
     }
 
+    /// The venue cancels every open order on its own (maintenance, risk, a venue bug).
+    pub fn venue_cancel_all(&mut self, now: UnixNanos) -> Vec<Routed> {
+        let mut out = Vec::new();
+        let open: Vec<ClientOrderId> = self
+            .open_orders()
+            .map(|o| o.request.client_order_id)
+            .collect();
+        for id in open {
+            self.close(now, id, CancelReason::Venue, &mut out);
+        }
+        out
+    }
+
     /// Dead-man expiry.
     pub fn tick(&mut self, now: UnixNanos) -> Vec<Routed> {
         let mut out = Vec::new();

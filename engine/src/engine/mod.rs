@@ -512,6 +512,12 @@ impl Engine {
         &self.recon
     }
 
+    /// Whether the rate-limit governor is holding places back on a venue (a 429
+    /// backoff or a 418 ban) at `now`.
+    pub fn places_held_back(&self, now: UnixNanos, venue: Venue) -> bool {
+        self.rate.backing_off(now, venue)
+    }
+
     fn advance(&mut self, now: UnixNanos) {
         assert!(
             now >= self.now,

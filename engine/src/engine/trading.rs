@@ -39,7 +39,8 @@ impl Engine {
 
     /// PnL and exposure totals at current marks (average price where no mark exists).
     pub fn pnl(&self) -> crate::ledger::PnlTotals {
-        self.ledger.totals(|v, i| mark_of(&self.books[book_slot(v, i)]))
+        self.ledger
+            .totals(|v, i| mark_of(&self.books[book_slot(v, i)]))
     }
 
     /// Gross notional of one instrument (both venues) and of everything.
@@ -578,6 +579,11 @@ impl Engine {
         }
         if !self.fencing.may_place(now) {
             return Err(Blocked::NotLeader);
+        }
+        if !self.recon[o.venue.index()].done {
+            // Until the venue has been reconciled, positions may be wrong: not even a
+            // reduce-only flatten may go (SIMULATION.md invariant 7).
+            return Err(Blocked::NotReconciled);
         }
         if !self.disconnect.is_connected(o.venue) {
             return Err(Blocked::Disconnected);
