@@ -192,6 +192,7 @@ fn running_engine(stream: &Stream) -> (Engine, UnixNanos) {
         );
         let snap = ReconSnapshot {
             venue,
+            as_of: now,
             open_orders: vec![],
             positions: vec![(BTC, Qty::ZERO), (InstrumentId(1), Qty::ZERO)],
             fills: vec![],

@@ -373,6 +373,9 @@ pub enum LeaseEvent {
 pub struct ReconSnapshot {
     /// Venue.
     pub venue: Venue,
+    /// Venue time the snapshot reflects: fills the engine booked with a later venue
+    /// timestamp happened after it (a reconciliation race, not a mismatch).
+    pub as_of: UnixNanos,
     /// Open orders the venue holds.
     pub open_orders: Vec<ReconOrder>,
     /// Positions per instrument.

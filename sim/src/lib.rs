@@ -15,6 +15,7 @@ pub mod disk;
 pub mod lease;
 pub mod market;
 pub mod rng;
+pub mod runner;
 pub mod scenario;
 pub mod venue;
 pub mod world;

@@ -36,6 +36,9 @@ pub struct MarketParams {
     pub arbitrage_every_ms: u64,
     /// Size of the basis jump that opens an arbitrage window, hundredths of a bp.
     pub arbitrage_centibps: i64,
+    /// Windows always lift the second venue's basis (no window ever reverses a
+    /// position): positions accumulate up to the caps.
+    pub one_way_windows: bool,
     /// Book update interval per venue, ms (uniform in the range).
     pub update_ms: (u64, u64),
     /// Levels per side.
@@ -61,6 +64,7 @@ impl Default for MarketParams {
             basis_decay: 40,
             arbitrage_every_ms: 20_000,
             arbitrage_centibps: 2_000,
+            one_way_windows: false,
             update_ms: (50, 150),
             depth: 20,
             level_qty: (20, 400),
@@ -222,8 +226,10 @@ pub struct SyntheticMarket {
     flip_phase: [bool; 2],
     /// Updates generated so far.
     pub updates: u64,
-    /// Arbitrage windows opened so far.
+    /// Arbitrage windows opened (and price jumps) so far.
     pub windows: u64,
+    /// When the last window opened or the price last jumped.
+    pub last_window_at: UnixNanos,
 }
 
 const MID_X: i128 = 10_000;
@@ -255,6 +261,7 @@ impl SyntheticMarket {
             flip_phase: [false; 2],
             updates: 0,
             windows: 0,
+            last_window_at: UnixNanos::ZERO,
             params,
         };
         for s in 0..2 {
@@ -313,9 +320,10 @@ impl SyntheticMarket {
     }
 
     /// Moves the common price by `centibps` hundredths of a bp at once (a fast market).
-    pub fn jump(&mut self, centibps: i64) {
+    pub fn jump(&mut self, centibps: i64, at: UnixNanos) {
         self.mid_x += self.mid_x * i128::from(centibps) / 1_000_000;
         self.windows += 1;
+        self.last_window_at = at;
     }
 
     fn slot(&self, venue: Venue) -> usize {
@@ -379,10 +387,17 @@ impl SyntheticMarket {
         *b -= *b / self.params.basis_decay.max(1);
         *b += self.rng.normal(self.params.basis_sd_centibps);
         if t >= self.next_window {
-            let venue_slot = self.rng.below(2) as usize;
-            let sign = if self.rng.below(2) == 0 { 1 } else { -1 };
+            let (venue_slot, sign) = if self.params.one_way_windows {
+                (1, 1)
+            } else {
+                (
+                    self.rng.below(2) as usize,
+                    if self.rng.below(2) == 0 { 1 } else { -1 },
+                )
+            };
             self.basis[venue_slot] += sign * self.params.arbitrage_centibps;
             self.windows += 1;
+            self.last_window_at = t;
             self.next_window =
                 t.plus_millis(self.rng.exponential(self.params.arbitrage_every_ms).max(1));
         }

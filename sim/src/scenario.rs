@@ -364,6 +364,8 @@ pub enum Expectation {
     UnknownResolved,
     /// The SLO figures of `status_thresholds.yaml` were met at the end.
     SloMet,
+    /// The leader detected at least one book gap (and, by liveness, resynced).
+    GapsDetected,
 }
 
 /// Fault kinds the `random` fault may draw.

@@ -176,6 +176,8 @@ pub struct SimVenue {
     fills: Vec<(InstanceId, ReconFill)>,
     /// Every accepted order, in acceptance order.
     pub accepted: Vec<Acceptance>,
+    /// Orders placed behind an unknown outcome.
+    hidden: std::collections::BTreeSet<ClientOrderId>,
     orders_10s: RollingCounter,
     orders_min: RollingCounter,
     recent_429: RollingCounter,
@@ -183,6 +185,8 @@ pub struct SimVenue {
     deadman_until: Option<UnixNanos>,
     next_order_id: u64,
     next_trade_id: u64,
+    /// Time of the last call (stamps reports with the venue clock).
+    last_now: UnixNanos,
     /// Counters for reports.
     pub counters: VenueCounters,
 }
@@ -208,6 +212,8 @@ pub struct VenueCounters {
     pub unknown_placed: u64,
     /// Duplicated reports.
     pub duplicates: u64,
+    /// Fills of orders whose placement the client heard of only as "unknown".
+    pub hidden_fills: u64,
 }
 
 impl SimVenue {
@@ -238,10 +244,12 @@ impl SimVenue {
             positions: vec![Qty::ZERO; config.instruments.len()],
             fills: Vec::new(),
             accepted: Vec::new(),
+            hidden: std::collections::BTreeSet::new(),
             banned_until: UnixNanos::ZERO,
             deadman_until: None,
             next_order_id: 1,
             next_trade_id: 1,
+            last_now: UnixNanos::ZERO,
             counters: VenueCounters::default(),
         }
     }
@@ -287,6 +295,7 @@ impl SimVenue {
 
     /// Applies a public market update; resting orders may fill.
     pub fn on_market(&mut self, now: UnixNanos, update: &MarketUpdate) -> Vec<Routed> {
+        self.last_now = now;
         let i = update.instrument().index();
         match update {
             MarketUpdate::Snapshot {
@@ -319,6 +328,7 @@ impl SimVenue {
 
     /// The venue cancels every open order on its own (maintenance, risk, a venue bug).
     pub fn venue_cancel_all(&mut self, now: UnixNanos) -> Vec<Routed> {
+        self.last_now = now;
         let mut out = Vec::new();
         let open: Vec<ClientOrderId> = self
             .open_orders()
@@ -332,6 +342,7 @@ impl SimVenue {
 
     /// Dead-man expiry.
     pub fn tick(&mut self, now: UnixNanos) -> Vec<Routed> {
+        self.last_now = now;
         let mut out = Vec::new();
         if let Some(until) = self.deadman_until
             && now >= until
@@ -392,6 +403,7 @@ impl SimVenue {
 
     /// Processes a request that has just arrived from `from`.
     pub fn submit(&mut self, now: UnixNanos, from: InstanceId, request: Request) -> Vec<Routed> {
+        self.last_now = now;
         let mut out = Vec::new();
         let counts = matches!(
             request,
@@ -503,7 +515,9 @@ impl SimVenue {
                     Response::Venue(VenueEventKind::DeadmanArmed { expires_at: until }),
                 ));
             }
-            Request::Reconcile => out.push((from, Response::Reconciliation(self.reconciliation()))),
+            Request::Reconcile => {
+                out.push((from, Response::Reconciliation(self.reconciliation(now))))
+            }
             Request::Resync { instrument } => {
                 let book = &self.books[instrument.index()];
                 if book.is_valid() {
@@ -541,10 +555,11 @@ impl SimVenue {
         out.extend(extra);
     }
 
-    /// What reconciliation sees: every open order, positions, every fill.
-    pub fn reconciliation(&self) -> ReconSnapshot {
+    /// What reconciliation sees at `now`: every open order, positions, every fill.
+    pub fn reconciliation(&self, now: UnixNanos) -> ReconSnapshot {
         ReconSnapshot {
             venue: self.venue,
+            as_of: self.clock(now),
             open_orders: self
                 .open_orders()
                 .map(|o| ReconOrder {
@@ -574,7 +589,7 @@ impl SimVenue {
             side: o.side,
             client_order_id: o.client_order_id,
             kind,
-            ts_exchange: UnixNanos::ZERO,
+            ts_exchange: self.clock(self.last_now),
         })
     }
 
@@ -609,6 +624,7 @@ impl SimVenue {
                 return;
             }
             self.counters.unknown_placed += 1;
+            self.hidden.insert(o.client_order_id);
             let mut hidden = Vec::new();
             self.accept(now, from, o, &mut hidden);
             return;
@@ -761,6 +777,9 @@ impl SimVenue {
             .and_then(|n| n.times_rate_ceil(rate))
             .unwrap_or(Notional::ZERO);
         self.counters.fills += 1;
+        if self.hidden.contains(&id) {
+            self.counters.hidden_fills += 1;
+        }
         self.fills.push((
             owner,
             ReconFill {

@@ -69,6 +69,8 @@ pub enum Msg {
     },
     /// An operator command.
     Operator(OperatorAction),
+    /// The final reconciliation after healing (checked against the venue right after).
+    FinalRecon(Venue, propbot_engine::input::ReconSnapshot),
 }
 
 #[derive(Clone, Debug)]
@@ -116,6 +118,7 @@ enum Event {
     FaultEnd(usize),
     Operator(usize, u8),
     Restart(u8),
+    VenueDeadline(Venue),
     Heal,
     FinalRecon,
     End,
@@ -283,6 +286,7 @@ pub struct World {
     disk_rng: SimRng,
     gaps: BTreeMap<(u8, Venue), UnixNanos>,
     reorder_until: [UnixNanos; 2],
+    deadline_scheduled: [UnixNanos; 2],
     /// Steps taken.
     pub steps: u64,
     trace: Digest,
@@ -356,6 +360,7 @@ impl World {
             disk_rng: seeds.stream("disk", 0),
             gaps: BTreeMap::new(),
             reorder_until: [UnixNanos::ZERO; 2],
+            deadline_scheduled: [UnixNanos::ZERO; 2],
             steps: 0,
             trace: Digest::default(),
             trace_log: None,
@@ -680,6 +685,11 @@ impl World {
             Event::FaultEnd(k) => self.fault_end(k),
             Event::Operator(k, part) => self.operator(k, part),
             Event::Restart(i) => self.restart(i),
+            Event::VenueDeadline(v) => {
+                let out = self.venues[v.index()].tick(self.now);
+                self.observed.deadman_cancels += count_deadman(&out);
+                self.route(v, out);
+            }
             Event::Heal => self.heal(),
             Event::FinalRecon => self.final_reconciliation(),
             Event::End => {
@@ -758,6 +768,13 @@ impl World {
     fn venue_arrival(&mut self, venue: Venue, from: u8, request: Request) {
         let before = self.venues[venue.index()].accepted.len();
         let out = self.venues[venue.index()].submit(self.now, InstanceId(from), request);
+        if let Some(until) = self.venues[venue.index()].deadman_until() {
+            // The venue checks its countdown continuously: fire exactly at expiry.
+            if self.deadline_scheduled[venue.index()] != until {
+                self.deadline_scheduled[venue.index()] = until;
+                self.schedule(until, Event::VenueDeadline(venue));
+            }
+        }
         let accepted: Vec<_> = self.venues[venue.index()].accepted[before..].to_vec();
         for a in accepted {
             self.figures.orders_accepted += 1;
@@ -780,9 +797,6 @@ impl World {
             self.checkers = cs;
             for (name, detail) in errors {
                 self.fail(name, detail);
-            }
-            if self.venues[venue.index()].counters.unknown_placed > 0 {
-                self.coverage.hit("unknown_outcome_placed");
             }
         }
         self.route(venue, out);
@@ -1001,6 +1015,23 @@ impl World {
             return;
         }
         let local = self.local_now(i);
+        // Timers that are due run first, as a live driver would: decisions they take
+        // are sent (and checked) before the next input changes the engine's view.
+        if self.instances[i as usize]
+            .engine
+            .as_ref()
+            .and_then(|e| e.poll_timeout())
+            .is_some_and(|t| t <= local)
+        {
+            let mode = self.instances[i as usize].mode;
+            if let Some(e) = self.instances[i as usize].engine.as_mut() {
+                e.handle_timeout(local);
+            }
+            self.pump(i, mode);
+            if !self.instances[i as usize].is_up() {
+                return;
+            }
+        }
         let mode = self.instances[i as usize].mode;
         if let Msg::Market(u) = &msg {
             let v = u.venue().index();
@@ -1078,6 +1109,7 @@ impl World {
                 Msg::Operator(_) => {
                     engine.handle(local, Input::Operator(command.expect("built above")))
                 }
+                Msg::FinalRecon(_, snap) => engine.handle(local, Input::Reconciliation(snap)),
             }
         }
         if crash_on_fill {
@@ -1087,6 +1119,55 @@ impl World {
         }
         self.pump(i, mode);
         self.arm_timer(i);
+        if let Msg::FinalRecon(venue, snap) = &msg {
+            self.check_final_recon(i, *venue, snap);
+        }
+    }
+
+    /// Right after the leader processed the final reconciliation: its positions equal
+    /// the venue's, and its durable journal holds every venue fill exactly once.
+    fn check_final_recon(
+        &mut self,
+        i: u8,
+        venue: Venue,
+        snap: &propbot_engine::input::ReconSnapshot,
+    ) {
+        let Some(e) = self.instances[i as usize].engine.as_ref() else {
+            return;
+        };
+        for (instrument, theirs) in &snap.positions {
+            let mine = e.ledger().position(venue, *instrument).qty;
+            if mine != *theirs {
+                let detail = format!(
+                    "#{i}: {venue} position {} ≠ venue {} after reconciliation",
+                    mine.raw(),
+                    theirs.raw()
+                );
+                self.fail("9 positions and rates", detail);
+                return;
+            }
+        }
+        let mut journal = std::collections::BTreeMap::new();
+        for s in self.instances[i as usize].disk.durable() {
+            if let JournalEvent::Fill { fill, .. } = &s.record.event
+                && fill.venue == venue
+            {
+                *journal.entry(fill.trade_id).or_insert(0u32) += 1;
+            }
+        }
+        let missing = snap
+            .fills
+            .iter()
+            .filter(|f| !journal.contains_key(&f.trade_id))
+            .count();
+        let duplicated = journal.values().filter(|n| **n > 1).count();
+        self.figures.lost_fills += (missing + duplicated) as u64;
+        if missing + duplicated > 0 {
+            let detail = format!(
+                "#{i}: {missing} {venue} fill(s) missing from the journal, {duplicated} duplicated, after reconciliation"
+            );
+            self.fail("5 RPO = 0", detail);
+        }
     }
 
     fn pump_until_crash(&mut self, i: u8) {
@@ -1345,7 +1426,14 @@ impl World {
                     self.send_request(i, venue, Request::Resync { instrument })
                 }
                 Output::Reconcile { venue } => self.send_request(i, venue, Request::Reconcile),
-                Output::Alert(_) => {}
+                Output::Alert(a) => {
+                    if let Some(log) = &mut self.trace_log {
+                        log.push(format!(
+                            "            #{i} alert {:?} {}: {}",
+                            a.severity, a.code, a.message
+                        ));
+                    }
+                }
                 Output::Reply(reply) => self.on_reply(i, reply),
             }
         }
@@ -1692,12 +1780,7 @@ impl World {
                 self.instances[i as usize].disk.fault = DiskFault::WriteError;
             }
             FaultKind::LeaseDown => self.lease.down_until = end,
-            FaultKind::PriceJump { centibps } => {
-                self.market.jump(centibps);
-                if !self.gaps.is_empty() {
-                    self.coverage.hit("gap_during_fast_market");
-                }
-            }
+            FaultKind::PriceJump { centibps } => self.market.jump(centibps, self.now),
             FaultKind::Random { .. } => unreachable!("random faults are expanded before the run"),
         }
         self.fault_targets[k] = target;
@@ -1797,6 +1880,29 @@ impl World {
     }
 
     fn at_end(&mut self) {
+        let hidden: u64 = self.venues.iter().map(|v| v.counters.hidden_fills).sum();
+        if hidden > 0 {
+            *self
+                .coverage
+                .sometimes
+                .entry("503_hid_a_fill".into())
+                .or_default() += hidden;
+        }
+        let deadman: u64 = self.venues.iter().map(|v| v.counters.deadman_cancels).sum();
+        if deadman > 0 {
+            *self
+                .coverage
+                .sometimes
+                .entry("deadman_cancelled_orders".into())
+                .or_default() += deadman;
+        }
+        if self.observed.cancels_during_backoff > 0 {
+            *self
+                .coverage
+                .sometimes
+                .entry("cancel_during_backoff".into())
+                .or_default() += self.observed.cancels_during_backoff;
+        }
         let mut cs = std::mem::take(&mut self.checkers);
         for c in &mut cs {
             if let Err(detail) = c.at_end(self) {
@@ -1804,7 +1910,6 @@ impl World {
             }
         }
         self.checkers = cs;
-        self.figures.lost_fills = crate::checkers::lost_fills(self);
         self.figures.fills = self.venues.iter().map(|v| v.counters.fills).sum();
         self.observed.deadman_cancels += 0;
     }
@@ -1813,7 +1918,7 @@ impl World {
     fn final_reconciliation(&mut self) {
         if let Some(i) = self.leader() {
             for venue in Venue::ALL {
-                let snap = self.venues[venue.index()].reconciliation();
+                let snap = self.venues[venue.index()].reconciliation(self.now);
                 let generation = self.instances[i as usize].generation;
                 let lat = self.latency();
                 self.schedule(
@@ -1837,6 +1942,22 @@ impl World {
             .filter(|o| o.state == OrderState::Unknown)
             .count()
     }
+}
+
+fn count_deadman(out: &[(InstanceId, Response)]) -> u64 {
+    out.iter()
+        .filter(|(_, r)| {
+            matches!(
+                r,
+                Response::Execution(propbot_engine::input::ExecutionReport {
+                    kind: ExecutionKind::Cancelled {
+                        reason: propbot_engine::input::CancelReason::Deadman
+                    },
+                    ..
+                })
+            )
+        })
+        .count() as u64
 }
 
 fn operator_actor(action: &OperatorAction) -> String {
@@ -1880,6 +2001,7 @@ fn event_kind(e: &Event) -> u8 {
         Event::Heal => 14,
         Event::FinalRecon => 15,
         Event::End => 16,
+        Event::VenueDeadline(_) => 17,
     }
 }
 

@@ -44,6 +44,17 @@ impl Engine {
                     fee,
                 };
                 self.book_fill(now, Some(report.client_order_id), fill);
+                if self.recent_fills.len() == super::RECENT_FILLS_MAX {
+                    self.recent_fills.pop_front();
+                }
+                let signed = report.side.sign() * qty.raw();
+                self.recent_fills.push_back((
+                    report.venue,
+                    report.instrument,
+                    trade_id,
+                    signed,
+                    report.ts_exchange,
+                ));
                 let effect = self.orders.apply(now, &report);
                 self.after_report(now, &report, effect);
             }

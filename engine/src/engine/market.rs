@@ -102,22 +102,23 @@ impl Engine {
 
     fn on_top_change(&mut self, now: UnixNanos, venue: Venue, instrument: InstrumentId) {
         self.update_regime(venue, instrument);
+        // Risk first: caps depend on positions and marks only, so re-check them when
+        // this venue's mark of a held position moved (fills re-check on their own; the
+        // day rolls on the tick), before the strategy may act on the new prices.
+        if !self.ledger.position(venue, instrument).qty.is_zero() {
+            let slot = book_slot(venue, instrument);
+            let mark = super::trading::mark_of(&self.books[slot]);
+            if self.caps_marks[slot] != mark {
+                self.caps_marks[slot] = mark;
+                self.evaluate_caps(now);
+            }
+        }
         if let Some(p) = self
             .pairs
             .iter()
             .position(|p| p.spec.instrument == instrument)
         {
             self.drive_pair(now, p);
-        }
-        // Caps depend on positions and marks only: re-check when this venue's mark of a
-        // held position moved (fills re-check on their own; the day rolls on the tick).
-        if !self.ledger.position(venue, instrument).qty.is_zero() {
-            let mark = super::trading::mark_of(&self.books[book_slot(venue, instrument)]);
-            let slot = book_slot(venue, instrument);
-            if self.caps_marks[slot] != mark {
-                self.caps_marks[slot] = mark;
-                self.evaluate_caps(now);
-            }
         }
     }
 

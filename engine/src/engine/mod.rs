@@ -243,11 +243,19 @@ pub struct Engine {
     pub(crate) announced: Vec<MaintenanceWindow>,
     pub(crate) flatten_at: UnixNanos,
     pub(crate) cancel_all_wanted: [Option<&'static str>; Venue::COUNT],
-    pub(crate) killed: bool,
+    /// Positions are being flattened (a kill, or a kill-cap breach with
+    /// `flatten_on_breach`) until every position is flat or an operator resumes.
+    pub(crate) flattening: bool,
     pub(crate) day_journaled: Option<i64>,
     /// Marks at the last kill-cap evaluation, per book.
     pub(crate) caps_marks: Vec<Option<Price>>,
+    /// Recent fills (venue, instrument, trade, signed qty, venue time), bounded by
+    /// [`RECENT_FILLS_MAX`]: reconciliation uses them to tell a race from a mismatch.
+    pub(crate) recent_fills: VecDeque<(Venue, InstrumentId, crate::model::TradeId, i64, UnixNanos)>,
 }
+
+/// Recent fills kept for reconciliation races.
+pub const RECENT_FILLS_MAX: usize = 4096;
 
 impl Engine {
     /// Boots the engine from a validated config and what the journal recovered. It
@@ -395,9 +403,10 @@ impl Engine {
             announced: recovered.maintenance.clone(),
             flatten_at: UnixNanos::ZERO,
             cancel_all_wanted: [None; Venue::COUNT],
-            killed: false,
+            flattening: false,
             day_journaled: recovered.daily.map(|d| d.day),
             caps_marks: vec![None; instruments * Venue::COUNT],
+            recent_fills: VecDeque::with_capacity(256),
             config,
         };
         engine.journal_event(JournalEvent::Started {
@@ -766,7 +775,9 @@ impl Engine {
             if live > 0 && d.armed_until <= now {
                 self.deadman[venue.index()].lapses += 1;
             }
-            let wanted = leader && (live > 0 || self.control.mode == crate::output::Mode::Run);
+            // The leader keeps the switch armed whatever its mode: it costs one request
+            // per refresh and guarantees a dead leader's orders die.
+            let wanted = leader && (live > 0 || self.fencing.epoch() > 0);
             if wanted && now >= d.next_refresh && self.disconnect.is_connected(venue) {
                 self.arm_deadman(now, venue);
             }

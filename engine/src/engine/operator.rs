@@ -177,21 +177,10 @@ impl Engine {
         if let Some(b) = self.caps.breach() {
             out.push(format!("kill caps: {}", b.reason()));
         }
-        if self.killed && !self.all_flat() {
-            out.push("kill switch: positions not yet flat".into());
+        if self.flattening && !self.all_positions_flat() {
+            out.push("flattening: positions not yet flat".into());
         }
         out
-    }
-
-    fn all_flat(&self) -> bool {
-        (0..self.config.instruments.len()).all(|i| {
-            Venue::ALL.iter().all(|v| {
-                self.ledger
-                    .position(*v, crate::model::InstrumentId(i as u16))
-                    .qty
-                    .is_zero()
-            })
-        })
     }
 
     fn op_resume(&mut self, now: UnixNanos, actor: &str) -> Result<Accepted, Refusal> {
@@ -216,7 +205,7 @@ impl Engine {
             .take_confirmed(now, ApprovalKind::Resume, None)
             .expect("checked above");
         let lifted = self.runaway.lift_all(now);
-        self.killed = false;
+        self.flattening = false;
         self.other.hedge.set(now, GuardLevel::Ok, "hedged");
         self.other.recon.set(now, GuardLevel::Ok, "reconciled");
         self.other.slo.set(now, GuardLevel::Ok, "within targets");
@@ -265,7 +254,7 @@ impl Engine {
             .take_confirmed(now, ApprovalKind::Kill, Some(request_id))
             .ok_or_else(|| refuse(RefusalCode::NotApproved, "kill request not confirmed"))?;
         self.enter_hold(actor, &format!("kill switch: {}", approval.reason));
-        self.killed = true;
+        self.flattening = true;
         for venue in Venue::ALL {
             self.request_cancel_all(venue, "kill switch");
         }

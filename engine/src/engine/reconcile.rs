@@ -137,6 +137,23 @@ impl Engine {
                 .filter(|(inst, _)| *inst == instrument)
                 .map(|(_, q)| q.raw())
                 .sum::<i64>();
+            // Fills we booked that the venue reports as later than its snapshot (and that
+            // the snapshot does not list) are a race, not a mismatch.
+            let after: i64 = self
+                .recent_fills
+                .iter()
+                .filter(|(v, i, t, _, ts)| {
+                    *v == venue
+                        && *i == instrument
+                        && *ts > snap.as_of
+                        && !snap
+                            .fills
+                            .iter()
+                            .any(|f| f.instrument == *i && f.trade_id == *t)
+                })
+                .map(|(.., q, _)| *q)
+                .sum();
+            let theirs = theirs + after;
             let mine = self.ledger.position(venue, instrument).qty.raw();
             if theirs != mine {
                 mismatches += 1;

@@ -165,6 +165,7 @@ impl Harness {
             .collect();
         let snap = ReconSnapshot {
             venue,
+            as_of: self.now,
             open_orders: vec![],
             positions,
             fills: vec![],
@@ -1011,6 +1012,7 @@ fn reconciliation_books_missed_fills_and_flags_position_mismatches() {
     h.ready();
     let snap = ReconSnapshot {
         venue: Venue::Okx,
+        as_of: h.now,
         open_orders: vec![],
         positions: vec![(BTC, Qty(-10))],
         fills: vec![ReconFill {

@@ -449,7 +449,7 @@ impl Engine {
         if net.abs() < spec.dust().raw() {
             return self.settle(p);
         }
-        if self.is_live(self.pairs[p].repair) || self.caps.wants_flatten() || self.killed {
+        if self.is_live(self.pairs[p].repair) || self.flattening {
             return;
         }
         let side = if net > 0 { Side::Sell } else { Side::Buy };
@@ -678,8 +678,18 @@ impl Engine {
     /// Risk figures, day roll, kill caps; flattening while a breach or kill stands.
     pub(super) fn risk_tick(&mut self, now: UnixNanos) {
         self.evaluate_caps(now);
-        if self.caps.wants_flatten() || self.killed {
-            self.flatten_all(now);
+        if self.flattening {
+            if self.all_positions_flat() {
+                self.flattening = false;
+                self.alert(
+                    Severity::Info,
+                    "flattened",
+                    "kill_caps",
+                    "every position is flat".into(),
+                );
+            } else {
+                self.flatten_all(now);
+            }
         }
         if self.other.hedge.level == GuardLevel::Hold
             && self.pairs.iter().all(|p| p.phase == Phase::Idle)
@@ -714,11 +724,25 @@ impl Engine {
             self.trip(GuardId::KillCaps, None, breach.reason(), None);
         }
         if action.flatten {
+            self.flattening = true;
             self.flatten_all(now);
         }
         if action.cleared {
             self.cleared(GuardId::KillCaps, None);
         }
+    }
+
+    /// Whether every position of every instrument is below its venue's minimum size.
+    pub(crate) fn all_positions_flat(&self) -> bool {
+        (0..self.config.instruments.len()).all(|i| {
+            let instrument = InstrumentId(i as u16);
+            Venue::ALL.iter().all(|v| {
+                let q = self.ledger.position(*v, instrument).qty.raw().abs();
+                self.config
+                    .listing(*v, instrument)
+                    .map_or(q == 0, |l| q < l.min_qty.raw())
+            })
+        })
     }
 
     /// Sends reduce-only orders closing every position (at most once per second per

@@ -148,27 +148,5 @@ impl IntentIndex {
     }
 }
 
-/// Venue fills missing from (or duplicated in) the current leader's durable journal.
-pub fn lost_fills(w: &World) -> u64 {
-    let Some(leader) = w.leader() else {
-        return 0;
-    };
-    let mut journal: BTreeSet<(Venue, u64)> = BTreeSet::new();
-    let mut duplicates = 0;
-    for s in w.instances[leader as usize].disk.durable() {
-        if let JournalEvent::Fill { fill, .. } = &s.record.event
-            && !journal.insert((fill.venue, fill.trade_id.0))
-        {
-            duplicates += 1;
-        }
-    }
-    let mut missing = 0;
-    for v in &w.venues {
-        for (_, f) in v.fills() {
-            if !journal.contains(&(v.venue(), f.trade_id.0)) {
-                missing += 1;
-            }
-        }
-    }
-    missing + duplicates
-}
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,241 @@
+//! Each checker must be able to fail: feed it the violation it exists to catch.
+
+use super::*;
+use crate::disk::SimDisk;
+use crate::venue::{Acceptance, InstanceId};
+use propbot_engine::input::{Input, LeaseEvent};
+use propbot_engine::model::{InstrumentId, Price, Qty, Side, TimeInForce};
+use propbot_engine::output::{JournalRecord, OrderPurpose};
+use propbot_engine::{Config, Profile, RecoveredState};
+
+fn request(epoch: u32, sequence: u64) -> OrderRequest {
+    OrderRequest {
+        client_order_id: ClientOrderId { epoch, sequence },
+        venue: Venue::Binance,
+        instrument: InstrumentId(0),
+        side: Side::Buy,
+        price: Price(600_000),
+        qty: Qty(10),
+        time_in_force: TimeInForce::Ioc,
+        reduce_only: false,
+        expires_at: UnixNanos(u64::MAX),
+        purpose: OrderPurpose::Entry,
+        dry_run: true,
+    }
+}
+
+fn disk_with_intent(r: &OrderRequest) -> SimDisk {
+    let mut d = SimDisk::default();
+    d.append(JournalRecord {
+        sequence: 1,
+        ts: UnixNanos(1),
+        epoch: r.client_order_id.epoch,
+        event: JournalEvent::OrderIntent(*r),
+    })
+    .unwrap();
+    d.sync();
+    d
+}
+
+fn accept<'a>(r: OrderRequest, disk: &'a SimDisk) -> AcceptView<'a> {
+    AcceptView {
+        venue: Venue::Binance,
+        acceptance: Acceptance {
+            client_order_id: r.client_order_id,
+            owner: InstanceId(0),
+            at: UnixNanos(5),
+            request: r,
+        },
+        owner_disk: disk,
+        now: UnixNanos(5),
+    }
+}
+
+fn engine() -> Engine {
+    let config = Config::embedded(Profile::Paper);
+    let recovered = RecoveredState::empty(&config);
+    Engine::new(config, recovered)
+}
+
+fn send<'a>(
+    r: &'a OrderRequest,
+    engine: &'a Engine,
+    disk: &'a SimDisk,
+    mode: Mode,
+    sent_before: bool,
+) -> SendView<'a> {
+    SendView {
+        instance: 0,
+        request: r,
+        place: true,
+        mode,
+        engine,
+        disk,
+        sent_before,
+        now: UnixNanos(5),
+    }
+}
+
+#[test]
+fn split_brain_catches_an_older_epoch_after_a_newer_one() {
+    let mut c = i02_split_brain::SplitBrain::default();
+    let d = SimDisk::default();
+    assert!(c.on_accept(&accept(request(2, 1), &d)).is_ok());
+    assert!(c.on_accept(&accept(request(3, 1), &d)).is_ok());
+    let e = c.on_accept(&accept(request(2, 2), &d)).unwrap_err();
+    assert!(e.contains("epoch 2"), "{e}");
+}
+
+#[test]
+fn exactly_once_catches_a_repeat_and_a_missing_intent() {
+    let mut c = i03_exactly_once::ExactlyOnce::default();
+    let r = request(1, 1);
+    let d = disk_with_intent(&r);
+    assert!(c.on_accept(&accept(r, &d)).is_ok());
+    assert!(c.on_accept(&accept(r, &d)).unwrap_err().contains("twice"));
+    let other = request(1, 2);
+    assert!(
+        c.on_accept(&accept(other, &d))
+            .unwrap_err()
+            .contains("no durable journal intent")
+    );
+}
+
+#[test]
+fn write_ahead_catches_an_order_sent_before_its_intent_is_durable() {
+    let mut c = i04_write_ahead::WriteAhead::default();
+    let e = engine();
+    let r = request(1, 1);
+    let mut d = SimDisk::default();
+    d.append(JournalRecord {
+        sequence: 1,
+        ts: UnixNanos(1),
+        epoch: 1,
+        event: JournalEvent::OrderIntent(r),
+    })
+    .unwrap();
+    assert!(
+        c.on_send(&send(&r, &e, &d, Mode::Run, false)).is_err(),
+        "appended but not synced"
+    );
+    d.sync();
+    assert!(c.on_send(&send(&r, &e, &d, Mode::Run, false)).is_ok());
+}
+
+#[test]
+fn hold_on_start_catches_an_order_before_reconciliation() {
+    let mut c = i07_hold_on_start::HoldOnStart;
+    let e = engine();
+    let r = request(1, 1);
+    let d = disk_with_intent(&r);
+    assert!(
+        c.on_send(&send(&r, &e, &d, Mode::Run, false))
+            .unwrap_err()
+            .contains("before reconciling")
+    );
+}
+
+#[test]
+fn resending_an_id_and_placing_in_hold_are_caught() {
+    let e = engine();
+    let r = request(1, 1);
+    let d = disk_with_intent(&r);
+    assert!(
+        i08_unknown_not_resent::NotResent
+            .on_send(&send(&r, &e, &d, Mode::Run, true))
+            .is_err()
+    );
+    assert!(
+        i12_no_order_in_hold::NoOrderInHold
+            .on_send(&send(&r, &e, &d, Mode::Hold, false))
+            .is_err()
+    );
+    let mut flatten = send(&r, &e, &d, Mode::Hold, false);
+    flatten.place = false;
+    assert!(
+        i12_no_order_in_hold::NoOrderInHold
+            .on_send(&flatten)
+            .unwrap_err()
+            .contains("not reduce-only")
+    );
+}
+
+#[test]
+fn a_decision_on_an_invalid_book_is_caught() {
+    let e = engine(); // its books await their first snapshot
+    let r = request(1, 1);
+    let d = disk_with_intent(&r);
+    assert!(
+        i10_valid_books::ValidBooks
+            .on_send(&send(&r, &e, &d, Mode::Run, false))
+            .unwrap_err()
+            .contains("invalid")
+    );
+}
+
+#[test]
+fn rpo_catches_a_recovery_that_lost_synced_records() {
+    let mut c = i05_rpo::Rpo::default();
+    let text =
+        "name: t\ndescription: t\nworld: { instances: 1, duration_ms: 1000, heal_ms: 1000 }\n";
+    let s = crate::scenario::Scenario::from_yaml("t", text).unwrap();
+    let mut w = crate::world::World::new(&s, 1, vec![]);
+    for _ in 0..50 {
+        w.step();
+    }
+    c.after_step(&w).unwrap();
+    let synced = w.instances[0].disk.synced_through;
+    assert!(synced > 0);
+    assert!(
+        c.on_recover(0, synced - 1, &SimDisk::default())
+            .unwrap_err()
+            .contains("were synced")
+    );
+}
+
+#[test]
+fn journal_integrity_catches_a_sequence_break() {
+    let mut c = i06_journal_integrity::JournalIntegrity::default();
+    let text =
+        "name: t\ndescription: t\nworld: { instances: 1, duration_ms: 1000, heal_ms: 1000 }\n";
+    let s = crate::scenario::Scenario::from_yaml("t", text).unwrap();
+    let mut w = crate::world::World::new(&s, 1, vec![]);
+    for _ in 0..20 {
+        w.step();
+    }
+    assert!(c.after_step(&w).is_ok());
+    let bogus = JournalRecord {
+        sequence: 999,
+        ts: UnixNanos(1),
+        epoch: 1,
+        event: JournalEvent::LeaseAcquired { epoch: 1 },
+    };
+    w.instances[0].disk.append(bogus).unwrap();
+    w.instances[0].disk.sync();
+    assert!(c.after_step(&w).unwrap_err().contains("sequence 999"));
+}
+
+#[test]
+fn two_leaders_are_caught() {
+    let text =
+        "name: t\ndescription: t\nworld: { instances: 2, duration_ms: 1000, heal_ms: 1000 }\n";
+    let s = crate::scenario::Scenario::from_yaml("t", text).unwrap();
+    let mut w = crate::world::World::new(&s, 1, vec![]);
+    let now = w.now;
+    for i in &mut w.instances {
+        let e = i.engine.as_mut().unwrap();
+        e.handle(
+            now,
+            Input::Lease(LeaseEvent::Granted {
+                epoch: 5,
+                expires_at: now.plus_millis(10_000),
+            }),
+        );
+    }
+    assert!(
+        i01_single_leader::SingleLeader
+            .after_step(&w)
+            .unwrap_err()
+            .contains("2 instances")
+    );
+}
