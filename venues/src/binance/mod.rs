@@ -18,12 +18,14 @@ use wire::Message;
 /// linear scan).
 pub const FEED_INSTRUMENTS_MAX: usize = 64;
 
+#[derive(Clone, Debug)]
 struct Entry {
     spec: InstrumentSpec,
     sync: DepthSync,
 }
 
 /// Market data of several Binance instruments: frames in, [`SyncEvent`]s out.
+#[derive(Clone, Debug)]
 pub struct BinanceFeed {
     entries: Vec<Entry>,
 }

@@ -64,7 +64,7 @@ enum State {
 }
 
 /// The sync machine for one Binance instrument.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct DepthSync {
     venue: Venue,
     instrument: InstrumentId,

@@ -43,6 +43,11 @@ impl LevelText {
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
     }
+
+    /// The text as received (always valid UTF-8: it was copied from a `&str`).
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(self.as_bytes()).expect("copied from a &str")
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +55,16 @@ struct Entry {
     price: Price,
     price_text: LevelText,
     size_text: LevelText,
+}
+
+impl Entry {
+    fn view(&self) -> (Price, &str, &str) {
+        (
+            self.price,
+            self.price_text.as_str(),
+            self.size_text.as_str(),
+        )
+    }
 }
 
 /// One side of the book, best first.
@@ -171,6 +186,16 @@ impl ChecksumBook {
     ) -> Result<(), Error> {
         self.dropped += self.asks.set(price, price_text, size_text, delete)?;
         Ok(())
+    }
+
+    /// Bid levels, best first: price, price text, size text.
+    pub fn bids(&self) -> impl Iterator<Item = (Price, &str, &str)> + '_ {
+        self.bids.entries.iter().map(Entry::view)
+    }
+
+    /// Ask levels, best first.
+    pub fn asks(&self) -> impl Iterator<Item = (Price, &str, &str)> + '_ {
+        self.asks.entries.iter().map(Entry::view)
     }
 
     /// Levels per side (bids, asks).

@@ -57,7 +57,7 @@ enum State {
 }
 
 /// The sync machine for one OKX instrument's `books` channel.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct BookSync {
     state: State,
     book: ChecksumBook,

@@ -80,13 +80,16 @@ pub fn is_rest_snapshot(json: &str) -> bool {
     json.starts_with("{\"lastUpdateId\"")
 }
 
-/// Test instruments for the 2021 cryptofeed Binance capture (not in the configs).
+/// Test instruments for the 2021 cryptofeed Binance capture (not in the configs). The
+/// tick is `10^-pricePrecision` from the capture's `exchangeInfo`: CTKUSDT's
+/// `PRICE_FILTER.tickSize` there is 0.001, but its REST book still holds deep levels
+/// such as `0.50579`, so its book needs the finer 0.00001 grid.
 pub fn cryptofeed_binance_specs() -> Vec<InstrumentSpec> {
     [
         ("SUSHIUSDT", 4, 0, "0.001"),
         ("AKROUSDT", 5, 0, "0.00001"),
         ("KEEPUSDT", 4, 0, "0.0001"),
-        ("CTKUSDT", 5, 0, "0.001"),
+        ("CTKUSDT", 5, 0, "0.00001"),
     ]
     .iter()
     .enumerate()
