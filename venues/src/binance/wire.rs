@@ -200,6 +200,11 @@ enum Kind {
     Trade,
 }
 
+const NOT_AN_EVENT: Error = Error::Protocol {
+    venue: Venue::Binance,
+    what: "a frame with neither an event type `e` nor a combined-stream `data`",
+};
+
 /// Parses a WebSocket frame: a combined-stream envelope `{"stream":..,"data":..}` or a
 /// bare event payload. Unknown event types are [`Error::Unsupported`].
 pub fn parse_message(text: &str) -> Result<Message<'_>, Error> {
@@ -212,12 +217,12 @@ pub fn parse_message(text: &str) -> Result<Message<'_>, Error> {
                 None => {
                     let peek: EventType<'_> =
                         serde_json::from_str(data.get()).map_err(json_error)?;
-                    kind_of_event(peek.e.unwrap_or(envelope.stream.unwrap_or("")))?
+                    kind_of_event(peek.e.ok_or(NOT_AN_EVENT)?)?
                 }
             };
             (data.get(), kind)
         }
-        None => (text, kind_of_event(envelope.e.unwrap_or(""))?),
+        None => (text, kind_of_event(envelope.e.ok_or(NOT_AN_EVENT)?)?),
     };
     Ok(match kind {
         Kind::Depth => Message::DepthUpdate(from_json(payload)?),
