@@ -177,16 +177,6 @@ impl Message<'_> {
 }
 
 #[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(default, borrow)]
-    stream: Option<&'a str>,
-    #[serde(default, borrow)]
-    data: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    e: Option<&'a str>,
-}
-
-#[derive(Deserialize)]
 struct EventType<'a> {
     #[serde(default, borrow)]
     e: Option<&'a str>,
@@ -207,12 +197,16 @@ const NOT_AN_EVENT: Error = Error::Protocol {
 
 /// Parses a WebSocket frame: a combined-stream envelope `{"stream":..,"data":..}` or a
 /// bare event payload. Unknown event types are [`Error::Unsupported`].
+///
+/// An envelope whose `stream` comes before `data` (as Binance sends it) is parsed in
+/// one pass, straight into the DTO the stream name calls for; otherwise `data` is
+/// kept raw and parsed once its kind is known.
 pub fn parse_message(text: &str) -> Result<Message<'_>, Error> {
-    let envelope: Envelope<'_> = serde_json::from_str(text).map_err(json_error)?;
-    let (payload, kind) = match envelope.data {
-        Some(data) => {
-            let from_stream = envelope.stream.and_then(kind_of_stream);
-            let kind = match from_stream {
+    let frame: Frame<'_> = serde_json::from_str(text).map_err(json_error)?;
+    match frame {
+        Frame::Parsed(message) => Ok(message),
+        Frame::Raw { stream, data } => {
+            let kind = match stream.and_then(kind_of_stream) {
                 Some(kind) => kind,
                 None => {
                     let peek: EventType<'_> =
@@ -220,16 +214,92 @@ pub fn parse_message(text: &str) -> Result<Message<'_>, Error> {
                     kind_of_event(peek.e.ok_or(NOT_AN_EVENT)?)?
                 }
             };
-            (data.get(), kind)
+            parse_payload(data.get(), kind)
         }
-        None => (text, kind_of_event(envelope.e.ok_or(NOT_AN_EVENT)?)?),
-    };
+        Frame::Bare { event } => parse_payload(text, kind_of_event(event.ok_or(NOT_AN_EVENT)?)?),
+    }
+}
+
+fn parse_payload(payload: &str, kind: Kind) -> Result<Message<'_>, Error> {
     Ok(match kind {
         Kind::Depth => Message::DepthUpdate(from_json(payload)?),
         Kind::BookTicker => Message::BookTicker(from_json(payload)?),
         Kind::AggTrade => Message::AggTrade(from_json(payload)?),
         Kind::Trade => Message::Trade(from_json(payload)?),
     })
+}
+
+/// The first pass over a frame.
+enum Frame<'a> {
+    /// An envelope whose payload was parsed on the way.
+    Parsed(Message<'a>),
+    /// An envelope whose payload is still raw (`data` before `stream`, or a stream
+    /// name that does not say the kind).
+    Raw {
+        stream: Option<&'a str>,
+        data: &'a RawValue,
+    },
+    /// A bare payload and its event type.
+    Bare { event: Option<&'a str> },
+}
+
+impl<'de> Deserialize<'de> for Frame<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(FrameVisitor)
+    }
+}
+
+struct FrameVisitor;
+
+impl<'de> serde::de::Visitor<'de> for FrameVisitor {
+    type Value = Frame<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a Binance market-data frame (a JSON object)")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut stream: Option<&'de str> = None;
+        let mut parsed = None;
+        let mut raw = None;
+        let mut event = None;
+        while let Some(key) = map.next_key::<&'de str>()? {
+            match key {
+                "stream" => stream = Some(map.next_value()?),
+                "data" => match stream.and_then(kind_of_stream) {
+                    Some(kind) if parsed.is_none() && raw.is_none() => {
+                        parsed = Some(map.next_value_seed(PayloadSeed(kind))?);
+                    }
+                    _ => raw = Some(map.next_value::<&'de RawValue>()?),
+                },
+                "e" => event = Some(map.next_value()?),
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(match (parsed, raw) {
+            (_, Some(data)) => Frame::Raw { stream, data },
+            (Some(message), None) => Frame::Parsed(message),
+            (None, None) => Frame::Bare { event },
+        })
+    }
+}
+
+/// Deserializes a payload whose kind is already known.
+struct PayloadSeed(Kind);
+
+impl<'de> serde::de::DeserializeSeed<'de> for PayloadSeed {
+    type Value = Message<'de>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        Ok(match self.0 {
+            Kind::Depth => Message::DepthUpdate(DepthUpdate::deserialize(d)?),
+            Kind::BookTicker => Message::BookTicker(BookTicker::deserialize(d)?),
+            Kind::AggTrade => Message::AggTrade(AggTrade::deserialize(d)?),
+            Kind::Trade => Message::Trade(Trade::deserialize(d)?),
+        })
+    }
 }
 
 /// Parses a REST depth snapshot body.
