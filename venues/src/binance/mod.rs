@@ -7,9 +7,9 @@ pub mod wire;
 use crate::error::{Error, clip};
 use crate::event::{Events, ResyncReason, SyncEvent};
 use crate::instrument::InstrumentSpec;
-use crate::raw::convert_levels;
+use crate::raw::{RawLevel, convert_levels};
 use propbot_engine::book::{Sequence, TopOfBook};
-use propbot_engine::model::{InstrumentId, Side, Venue};
+use propbot_engine::model::{InstrumentId, Level, Side, Venue};
 use propbot_engine::time::UnixNanos;
 use sync::{DepthSync, Diff};
 use wire::Message;
@@ -192,17 +192,14 @@ impl BinanceFeed {
     }
 }
 
-type LevelPair = (
-    Vec<propbot_engine::model::Level>,
-    Vec<propbot_engine::model::Level>,
-);
-
+/// Converts both sides into level vectors taken from `out`'s pool (returned to it on
+/// failure).
 fn convert(
     spec: &InstrumentSpec,
-    bids: &[crate::raw::RawLevel<'_>],
-    asks: &[crate::raw::RawLevel<'_>],
+    bids: &[RawLevel<'_>],
+    asks: &[RawLevel<'_>],
     out: &mut Events,
-) -> Result<LevelPair, Error> {
+) -> Result<(Vec<Level>, Vec<Level>), Error> {
     let mut bid_levels = out.level_buffer();
     let mut ask_levels = out.level_buffer();
     let converted = convert_levels(spec, bids, &mut bid_levels)
