@@ -4,6 +4,7 @@
 //! - its source calls no clock, thread, socket, file, environment or global RNG;
 //! - dependencies point one way: engine ← sim, recordings, venues ← server ← tests;
 //! - the simulator is as deterministic as the engine (no tokio).
+//! - `propbot-venues` (market data, reused by the recordings importer) has no IO dependency.
 
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -141,6 +142,24 @@ fn the_engine_has_no_io_dependency_direct_or_transitive() {
     assert!(
         !deps.iter().any(|d| d.starts_with("propbot-")),
         "the engine depends on no other workspace crate: {deps:?}"
+    );
+}
+
+/// The venue market-data modules are reused by the recordings importer on captured
+/// frames, so `propbot-venues` must not pull in a runtime or socket crate. When the
+/// live adapters arrive, their IO goes behind a cargo feature or into its own crate
+/// and this check follows it.
+#[test]
+fn the_venue_market_data_has_no_io_dependency() {
+    let meta = metadata();
+    let deps = closure(&meta, "propbot-venues");
+    let bad: Vec<&String> = deps
+        .iter()
+        .filter(|d| IO_CRATES.contains(&d.as_str()))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "propbot-venues (market data) must stay IO-free, but depends on {bad:?}"
     );
 }
 
