@@ -45,6 +45,10 @@ pub enum InvalidReason {
     FeedLost,
     /// A best bid/offer with the same update id disagreed with the rebuilt book.
     BboMismatch,
+    /// The venue's checksum of the top levels disagreed with the rebuilt book (OKX).
+    ChecksumMismatch,
+    /// The venue feed broke its protocol or was reset; the book is unknown.
+    Protocol,
 }
 
 impl InvalidReason {
@@ -57,6 +61,8 @@ impl InvalidReason {
             InvalidReason::OffTick => "price off tick",
             InvalidReason::FeedLost => "feed lost",
             InvalidReason::BboMismatch => "bbo mismatch",
+            InvalidReason::ChecksumMismatch => "checksum mismatch",
+            InvalidReason::Protocol => "venue protocol violation",
         }
     }
 }

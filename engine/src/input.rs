@@ -78,6 +78,16 @@ pub enum MarketEvent<'a> {
         /// Venue timestamp.
         ts_exchange: UnixNanos,
     },
+    /// The venue-side sync machine found the book broken (checksum mismatch, protocol
+    /// violation, buffer overflow, reset): invalidate it and ask for a resync.
+    BookInvalid {
+        /// Venue.
+        venue: Venue,
+        /// Instrument.
+        instrument: InstrumentId,
+        /// Why.
+        reason: crate::book::InvalidReason,
+    },
     /// A public trade.
     Trade {
         /// Venue.
@@ -102,6 +112,7 @@ impl MarketEvent<'_> {
             MarketEvent::Snapshot { venue, .. }
             | MarketEvent::Delta { venue, .. }
             | MarketEvent::Bbo { venue, .. }
+            | MarketEvent::BookInvalid { venue, .. }
             | MarketEvent::Trade { venue, .. } => venue,
         }
     }
@@ -112,6 +123,7 @@ impl MarketEvent<'_> {
             MarketEvent::Snapshot { instrument, .. }
             | MarketEvent::Delta { instrument, .. }
             | MarketEvent::Bbo { instrument, .. }
+            | MarketEvent::BookInvalid { instrument, .. }
             | MarketEvent::Trade { instrument, .. } => instrument,
         }
     }

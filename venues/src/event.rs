@@ -4,7 +4,7 @@
 //! [`Events`] recycles those vectors when it is cleared, so a steady stream of frames
 //! reuses the same buffers instead of allocating per frame.
 
-use propbot_engine::book::{Sequence, TopOfBook};
+use propbot_engine::book::{InvalidReason, Sequence, TopOfBook};
 use propbot_engine::input::{Input, MarketEvent};
 use propbot_engine::model::{InstrumentId, Level, Price, Qty, Side, Venue};
 use propbot_engine::time::UnixNanos;
@@ -33,6 +33,18 @@ pub enum ResyncReason {
 }
 
 impl ResyncReason {
+    /// The engine's reason for the invalid book.
+    pub const fn invalid_reason(self) -> InvalidReason {
+        match self {
+            ResyncReason::Gap | ResyncReason::SnapshotTooOld | ResyncReason::BufferOverflow => {
+                InvalidReason::Gap
+            }
+            ResyncReason::ChecksumMismatch => InvalidReason::ChecksumMismatch,
+            ResyncReason::Protocol => InvalidReason::Protocol,
+            ResyncReason::Reset => InvalidReason::FeedLost,
+        }
+    }
+
     /// Short name for logs and status.
     pub const fn name(self) -> &'static str {
         match self {
@@ -45,17 +57,6 @@ impl ResyncReason {
         }
     }
 }
-
-/// The engine [`Sequence`] of [`SyncEvent::Resync`] seen as a delta: it can continue no
-/// chain (`previous: None`, `first: None`) and is never stale (`last: u64::MAX`), so a
-/// real `propbot_engine::book::Book` treats it as a gap, invalidates itself and the
-/// engine asks for a resync. This stands in for a dedicated "book invalid" market input,
-/// which the engine does not have yet.
-pub const CHAIN_BREAK: Sequence = Sequence {
-    first: None,
-    last: u64::MAX,
-    previous: None,
-};
 
 /// One output of a sync machine.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,8 +135,8 @@ pub enum SyncEvent {
 
 impl SyncEvent {
     /// The event as an engine market event, borrowing its level vectors. A
-    /// [`SyncEvent::Resync`] becomes a delta with [`CHAIN_BREAK`] and no levels, which
-    /// invalidates the engine's book.
+    /// [`SyncEvent::Resync`] becomes `MarketEvent::BookInvalid` with the matching reason,
+    /// which invalidates the engine's book and makes it ask for a resync.
     pub fn as_market_event(&self) -> MarketEvent<'_> {
         match self {
             SyncEvent::Snapshot {
@@ -169,14 +170,13 @@ impl SyncEvent {
                 ts_exchange: *ts_exchange,
             },
             SyncEvent::Resync {
-                venue, instrument, ..
-            } => MarketEvent::Delta {
+                venue,
+                instrument,
+                reason,
+            } => MarketEvent::BookInvalid {
                 venue: *venue,
                 instrument: *instrument,
-                sequence: CHAIN_BREAK,
-                bids: &[],
-                asks: &[],
-                ts_exchange: UnixNanos::ZERO,
+                reason: reason.invalid_reason(),
             },
             SyncEvent::Bbo {
                 venue,

@@ -123,22 +123,14 @@ impl Checker {
             SyncEvent::Resync { .. } => {
                 self.resyncs += 1;
                 self.last_applied = None;
-                let out = self.book.apply_delta(
-                    now,
-                    match event.as_market_event() {
-                        propbot_engine::input::MarketEvent::Delta { sequence, .. } => sequence,
-                        other => panic!("a resync is seen as a chain-breaking delta: {other:?}"),
-                    },
-                    &[],
-                    &[],
-                );
-                assert!(
-                    matches!(
-                        out,
-                        ApplyOutcome::Invalidated(InvalidReason::Gap) | ApplyOutcome::Ignored
-                    ),
-                    "{out:?}"
-                );
+                match event.as_market_event() {
+                    propbot_engine::input::MarketEvent::BookInvalid { reason, .. } => {
+                        assert_eq!(reason, InvalidReason::Gap, "a Binance resync is a gap");
+                        self.book.invalidate(now, reason);
+                    }
+                    other => panic!("a resync is seen as BookInvalid: {other:?}"),
+                }
+                assert!(!self.book.is_valid());
             }
             SyncEvent::Bbo { update_id, top, .. } => {
                 if update_id.is_some() && *update_id == self.last_applied {

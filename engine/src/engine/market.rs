@@ -73,6 +73,14 @@ impl Engine {
                     ApplyOutcome::Ignored
                 }
             }
+            MarketEvent::BookInvalid { reason, .. } => {
+                if self.books[slot].is_valid() {
+                    self.books[slot].invalidate(now, reason);
+                    ApplyOutcome::Invalidated(reason)
+                } else {
+                    ApplyOutcome::Ignored
+                }
+            }
             MarketEvent::Trade { .. } => {
                 self.metrics.trades += 1;
                 ApplyOutcome::Ignored

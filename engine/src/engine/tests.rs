@@ -1333,3 +1333,26 @@ fn holding_cancels_resting_orders() {
     assert!(r.result.is_ok());
     assert!(h.out[before..].iter().any(|o| matches!(o, Output::Cancel { client_order_id, .. } if *client_order_id == maker[0].client_order_id)));
 }
+
+#[test]
+fn a_venue_side_invalid_book_halts_the_route_and_asks_for_a_resync() {
+    let mut h = Harness::new();
+    h.ready();
+    let out = h.feed(Input::Market(MarketEvent::BookInvalid {
+        venue: Venue::Okx,
+        instrument: BTC,
+        reason: crate::book::InvalidReason::ChecksumMismatch,
+    }));
+    assert!(out.contains(&Output::Resync {
+        venue: Venue::Okx,
+        instrument: BTC
+    }));
+    assert_eq!(
+        h.e.book(Venue::Okx, BTC).invalid_reason(),
+        Some(crate::book::InvalidReason::ChecksumMismatch)
+    );
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Alert(a) if a.message.contains("checksum mismatch")))
+    );
+}
