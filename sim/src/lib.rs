@@ -5,16 +5,21 @@
 //! every stream derives from one master seed ([`rng::Seeds`]). It must not depend on
 //! tokio or any IO crate (`tests/tidy.rs`).
 //!
-//! The market model ([`market::SyntheticMarket`]) and the exchange model
-//! ([`venue::SimVenue`]) are sans-IO too, so the live service's paper mode drives the
-//! very same code in real time.
+//! The market model (`propbot_recordings::synth::SyntheticMarket`, re-exported as
+//! [`market`]) and the exchange model ([`venue::SimVenue`]) are sans-IO too, so the
+//! live service's paper mode drives the very same code in real time.
+
+/// The synthetic market model (it lives with the recordings, which write it to files).
+pub mod market {
+    pub use propbot_recordings::synth::*;
+}
+/// Seeded random streams.
+pub use propbot_recordings::rng;
 
 pub mod checkers;
 pub mod cli;
 pub mod disk;
 pub mod lease;
-pub mod market;
-pub mod rng;
 pub mod runner;
 pub mod scenario;
 pub mod venue;
