@@ -68,6 +68,13 @@ pub enum Output {
         /// Venue.
         venue: Venue,
     },
+    /// Give the lease of `epoch` back to the lease service (resign): this instance
+    /// fenced itself or refused a re-grant of an epoch it gave up, and will only ever
+    /// lead again under a newer epoch.
+    ReleaseLease {
+        /// The epoch given up.
+        epoch: u32,
+    },
     /// Persist this record durably before sending any order of the batch.
     Journal(JournalRecord),
     /// Tell operators.

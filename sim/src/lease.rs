@@ -74,9 +74,16 @@ impl LeaseService {
         }
     }
 
-    /// The holder gives the lease up (graceful shutdown or crash detection is by TTL).
+    /// The holder gives the lease up (a crash is detected by the TTL instead).
     pub fn release(&mut self, from: u8) {
         if self.holder == Some(from) {
+            self.holder = None;
+        }
+    }
+
+    /// `from` resigns the lease of `epoch` (ignored when it holds no such lease).
+    pub fn resign(&mut self, from: u8, epoch: u32) {
+        if self.holder == Some(from) && self.epoch == epoch {
             self.holder = None;
         }
     }

@@ -292,6 +292,17 @@ pub enum FaultKind {
     },
     /// The lease service does not answer.
     LeaseDown,
+    /// Another engine process starts and competes for the lease (two instances on one
+    /// host, a forgotten standby).
+    ExtraInstance,
+    /// An instance crashes `count` times in a row, each time soon after restarting.
+    CrashLoop {
+        /// Instance.
+        #[serde(default)]
+        target: Target,
+        /// Crashes.
+        count: u64,
+    },
     /// A fast market: the common price jumps by `centibps` hundredths of a bp.
     PriceJump {
         /// Jump size, 1/100 bp (signed).
@@ -383,6 +394,13 @@ pub const RANDOM_KINDS: &[&str] = &[
     "venue_cancel",
     "lease_down",
     "price_jump",
+    "disk_error",
+    "maintenance",
+    "flip",
+    "extra_instance",
+    "crash_loop",
+    "partition_lease",
+    "partition_venue",
 ];
 
 /// Expands `random` faults into concrete ones, deterministically from `rng`.
@@ -457,6 +475,30 @@ pub fn expand_faults(faults: &[FaultSpec], rng: &mut SimRng) -> Vec<FaultSpec> {
                         },
                         "venue_cancel" => FaultKind::VenueCancel { venue },
                         "lease_down" => FaultKind::LeaseDown,
+                        "disk_error" => FaultKind::DiskError {
+                            target: Target::Leader,
+                        },
+                        "maintenance" => FaultKind::Maintenance {
+                            venue,
+                            notice_ms: 5_000,
+                            pre_open_ms: duration_ms / 3,
+                        },
+                        "flip" => FaultKind::Flip { venue },
+                        "extra_instance" => FaultKind::ExtraInstance,
+                        "crash_loop" => FaultKind::CrashLoop {
+                            target: Target::Leader,
+                            count: 2,
+                        },
+                        "partition_lease" => FaultKind::Partition {
+                            a: NodeSpec::Instance(Target::Leader),
+                            b: NodeSpec::Lease,
+                            one_way: rng.below(2) == 0,
+                        },
+                        "partition_venue" => FaultKind::Partition {
+                            a: NodeSpec::Instance(Target::Leader),
+                            b: NodeSpec::Venue(venue),
+                            one_way: rng.below(2) == 0,
+                        },
                         "price_jump" => FaultKind::PriceJump {
                             centibps: if rng.below(2) == 0 { 3_000 } else { -3_000 },
                         },

@@ -91,6 +91,10 @@ enum Event {
         generation: u64,
         sent_local: UnixNanos,
     },
+    LeaseResign {
+        from: u8,
+        epoch: u32,
+    },
     ProbeArrival {
         venue: Venue,
         from: u8,
@@ -118,6 +122,7 @@ enum Event {
     FaultEnd(usize),
     Operator(usize, u8),
     Restart(u8),
+    CrashNow(u8),
     VenueDeadline(Venue),
     Heal,
     FinalRecon,
@@ -302,6 +307,7 @@ pub struct World {
     /// Observations for expectations.
     pub observed: Observed,
     last_leader: Option<(u8, u32)>,
+    unhedged_before_crashes: f64,
     ended: bool,
     healing: bool,
 }
@@ -370,6 +376,7 @@ impl World {
             coverage: Coverage::default(),
             observed: Observed::default(),
             last_leader: None,
+            unhedged_before_crashes: 0.0,
             ended: false,
             healing: false,
             config,
@@ -489,12 +496,13 @@ impl World {
         self.figures.simulated_ms = self.now.nanos_since(T0) / NANOS_PER_MILLI;
         self.figures.steps = self.steps;
         self.figures.restarts = self.instances.iter().map(|i| u64::from(i.restarts)).sum();
-        self.figures.unhedged_usd_s = self
+        let alive: f64 = self
             .instances
             .iter()
             .filter_map(|i| i.engine.as_ref())
             .flat_map(|e| e.pairs().iter().map(|p| p.unhedged_usd_seconds()))
             .sum();
+        self.figures.unhedged_usd_s = self.unhedged_before_crashes + alive;
         Ok(())
     }
 
@@ -541,6 +549,11 @@ impl World {
                 generation,
                 sent_local,
             } => self.lease_arrival(from, generation, sent_local),
+            Event::LeaseResign { from, epoch } => {
+                if self.now >= self.lease.down_until {
+                    self.lease.resign(from, epoch);
+                }
+            }
             Event::ProbeArrival {
                 venue,
                 from,
@@ -685,6 +698,11 @@ impl World {
             Event::FaultEnd(k) => self.fault_end(k),
             Event::Operator(k, part) => self.operator(k, part),
             Event::Restart(i) => self.restart(i),
+            Event::CrashNow(i) => {
+                if !self.healing {
+                    self.crash(i, CrashPoint::Now);
+                }
+            }
             Event::VenueDeadline(v) => {
                 let out = self.venues[v.index()].tick(self.now);
                 self.observed.deadman_cancels += count_deadman(&out);
@@ -944,9 +962,15 @@ impl World {
 
     fn crash(&mut self, i: u8, point: CrashPoint) {
         let inst = &mut self.instances[i as usize];
-        if inst.engine.is_none() {
+        let Some(engine) = &inst.engine else {
             return;
-        }
+        };
+        // Exposure integrated so far survives the process in the figures.
+        self.unhedged_before_crashes += engine
+            .pairs()
+            .iter()
+            .map(|p| p.unhedged_usd_seconds())
+            .sum::<f64>();
         inst.engine = None;
         inst.crash_armed = None;
         inst.restarts += 1;
@@ -1214,9 +1238,17 @@ impl World {
                 let local = self.local_now(i);
                 let engine = self.instances[i as usize].engine.as_mut().expect("up");
                 engine.handle(local, Input::System(SystemEvent::JournalFailed));
-                // Only non-order outputs may still leave (cancels are safe without a journal).
+                let mut last = Vec::new();
+                while let Some(o) = engine.poll_output() {
+                    last.push(o);
+                }
+                // Only non-order outputs may still leave (cancels are safe without a
+                // journal); then the process stops, as a journal IO error must.
                 self.dispatch(i, outputs, mode, false);
-                continue;
+                self.dispatch(i, last, Mode::Hold, false);
+                self.coverage.hit("journal_write_failed");
+                self.crash(i, CrashPoint::Now);
+                return;
             }
             let through = self.instances[i as usize].disk.sync();
             let has_orders = outputs
@@ -1426,6 +1458,15 @@ impl World {
                     self.send_request(i, venue, Request::Resync { instrument })
                 }
                 Output::Reconcile { venue } => self.send_request(i, venue, Request::Reconcile),
+                Output::ReleaseLease { epoch } => {
+                    if !self.cut(Node::Instance(i), Node::Lease) {
+                        let lat = self.latency();
+                        self.schedule(
+                            self.now.plus_nanos(lat),
+                            Event::LeaseResign { from: i, epoch },
+                        );
+                    }
+                }
                 Output::Alert(a) => {
                     if let Some(log) = &mut self.trace_log {
                         log.push(format!(
@@ -1780,6 +1821,24 @@ impl World {
                 self.instances[i as usize].disk.fault = DiskFault::WriteError;
             }
             FaultKind::LeaseDown => self.lease.down_until = end,
+            FaultKind::ExtraInstance => {
+                // A second process started by mistake (two on one host, or a stale
+                // standby): it must never get an order accepted out of epoch order.
+                let id = self.instances.len() as u8;
+                self.instances.push(Instance::new(id));
+                self.boot(id);
+                target = Some(id);
+            }
+            FaultKind::CrashLoop { target: t, count } => {
+                let i = self.resolve(t);
+                target = Some(i);
+                for k in 0..count {
+                    let at = self
+                        .now
+                        .plus_millis(k * (self.scenario.world.restart_ms + 500));
+                    self.schedule(at, Event::CrashNow(i));
+                }
+            }
             FaultKind::PriceJump { centibps } => self.market.jump(centibps, self.now),
             FaultKind::Random { .. } => unreachable!("random faults are expanded before the run"),
         }
@@ -2002,6 +2061,8 @@ fn event_kind(e: &Event) -> u8 {
         Event::FinalRecon => 15,
         Event::End => 16,
         Event::VenueDeadline(_) => 17,
+        Event::CrashNow(_) => 18,
+        Event::LeaseResign { .. } => 19,
     }
 }
 

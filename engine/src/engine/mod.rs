@@ -659,6 +659,9 @@ impl Engine {
                         "leader_fencing",
                         format!("ignored lease grant for epoch {epoch}"),
                     );
+                    // An epoch once given up is never used again; hand it back so the
+                    // lease service can hold a new election with a newer epoch.
+                    self.emit(Output::ReleaseLease { epoch });
                 }
             }
             LeaseEvent::Lost => {
@@ -671,9 +674,11 @@ impl Engine {
 
     /// Lost or gave up leadership: cancel everything everywhere and HOLD.
     pub(crate) fn fence_out(&mut self) {
+        let epoch = self.fencing.highest_epoch();
         for venue in Venue::ALL {
             self.request_cancel_all(venue, "leader fenced");
         }
+        self.emit(Output::ReleaseLease { epoch });
         self.trip(
             GuardId::LeaderFencing,
             None,
