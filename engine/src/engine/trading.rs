@@ -39,7 +39,8 @@ impl Engine {
 
     /// PnL and exposure totals at current marks (average price where no mark exists).
     pub fn pnl(&self) -> crate::ledger::PnlTotals {
-        self.ledger.totals(|v, i| mark_of(&self.books[book_slot(v, i)]))
+        self.ledger
+            .totals(|v, i| mark_of(&self.books[book_slot(v, i)]))
     }
 
     /// Gross notional of one instrument (both venues) and of everything.
