@@ -19,6 +19,7 @@ mod operator;
 mod reconcile;
 mod status;
 mod trading;
+mod views;
 
 pub use status::{ActiveAlert, Component, Group, GroupScore, HoldInfo, SloValues, StatusReport};
 

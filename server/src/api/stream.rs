@@ -1,0 +1,48 @@
+//! `WS /api/ui/stream`: a status tick every second plus live events (hold, resume,
+//! alert, fill, approval). A slow client misses events (the broadcast channel is
+//! bounded) and is told how many; the tick always carries the full status.
+
+use super::AppState;
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use serde_json::json;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+
+/// Period of the status tick.
+pub const TICK: Duration = Duration::from_secs(1);
+/// A send to a client that takes longer than this closes the connection.
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub async fn stream(State(s): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    ws.on_upgrade(move |socket| run(s, socket))
+}
+
+async fn run(s: AppState, mut socket: WebSocket) {
+    let mut events = s.0.stream.subscribe();
+    let mut tick = tokio::time::interval(TICK);
+    loop {
+        let message = tokio::select! {
+            _ = tick.tick() => {
+                let snap = s.snapshot();
+                let overview = snap.doc("overview").map(|d| d.value.clone()).unwrap_or_default();
+                json!({"type": "status", "data": overview})
+            }
+            event = events.recv() => match event {
+                Ok(e) => serde_json::to_value(&e).unwrap_or_default(),
+                Err(RecvError::Lagged(n)) => json!({"type": "lagged", "data": {"missed": n}}),
+                Err(RecvError::Closed) => return,
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => continue,
+            },
+        };
+        let text = message.to_string();
+        match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text.into()))).await {
+            Ok(Ok(())) => {}
+            _ => return,
+        }
+    }
+}
