@@ -884,3 +884,50 @@ async fn the_stream_sends_status_ticks_and_hold_events() {
     server.abort();
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_has_a_russian_title_for_every_component() {
+    const HTML: &str = include_str!("../assets/dashboard.html");
+    let h = start(Mode::OpenRead).await;
+    let o = h.get("/api/ui/status/overview").await;
+    for c in o["components"].as_array().unwrap() {
+        let id = c["id"].as_str().unwrap();
+        assert!(
+            HTML.contains(&format!("{id}:\"")),
+            "no Russian title for component {id}"
+        );
+    }
+    for code in [
+        "hold",
+        "resume",
+        "clock_skew",
+        "rate_limit",
+        "snapshot_diff",
+        "kill_caps",
+        "runaway_breaker",
+        "recon_mismatch",
+        "leader_fencing",
+        "journal",
+    ] {
+        assert!(
+            HTML.contains(&format!("{code}:\"")),
+            "no Russian text for alert {code}"
+        );
+    }
+    h.stop().await;
+}
+
+#[test]
+fn docs_openapi_md_lists_every_route() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/OPENAPI.md"))
+        .unwrap();
+    for (spec, _) in propbot_server::api::routes() {
+        let row = format!(
+            "| `{}` | `{}` | {} |",
+            spec.method,
+            spec.path,
+            spec.access.name()
+        );
+        assert!(doc.contains(&row), "docs/OPENAPI.md lacks {row}");
+    }
+}
