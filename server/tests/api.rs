@@ -931,3 +931,26 @@ fn docs_openapi_md_lists_every_route() {
         assert!(doc.contains(&row), "docs/OPENAPI.md lacks {row}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_load_generator_drives_the_overview_without_errors() {
+    let h = start(Mode::OpenRead).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = h.app.clone();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let report =
+        propbot_server::bench::load(addr, "/api/ui/status/overview", 4, Duration::from_secs(1))
+            .await;
+    assert_eq!(report.errors, 0);
+    assert!(report.ok > 50, "{report:?}");
+    assert!(report.latency_us.len() == report.ok);
+    let bad =
+        propbot_server::bench::load(addr, "/api/ui/nope", 1, Duration::from_millis(200)).await;
+    assert!(
+        bad.errors > 0 && bad.ok == 0,
+        "non-200 answers count as errors"
+    );
+    server.abort();
+    h.stop().await;
+}
