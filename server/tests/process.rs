@@ -360,6 +360,23 @@ fn kill_minus_nine_loses_nothing_committed_and_restarts_in_hold() {
         count_kind(&db, "fill") > 0,
         "the run traded: fills were journaled"
     );
+    // The outbox holds exactly the journaled order intents, with their last state.
+    let conn =
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let outbox: i64 = conn
+        .query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(outbox, count_kind(&db, "order_intent"));
+    let settled: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM outbox WHERE state != 'intent'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(settled > 0, "order updates reach the outbox");
+    drop(conn);
     // A last start after the crashes, resumed, then stopped cleanly with SIGTERM:
     // HOLD by "shutdown", exit code 0, chain intact.
     let mut server = spawn(dir.path(), 9, &["--config", &config]);
