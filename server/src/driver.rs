@@ -443,12 +443,11 @@ impl Loop {
                     self.task
                         .engine
                         .handle(now, Input::System(SystemEvent::JournalFailed));
-                    while let Some(output) = self.task.engine.poll_output() {
-                        // Only venue-side safety actions go out; no record can be kept.
-                        if matches!(output, Output::CancelAll { .. } | Output::Cancel { .. }) {
-                            actions.push(output);
-                        }
-                    }
+                    actions.extend(std::iter::from_fn(|| self.task.engine.poll_output()));
+                    // Nothing of this batch is durable: its orders never leave. Only
+                    // cancels go out, to take risk off the venues.
+                    actions
+                        .retain(|o| matches!(o, Output::CancelAll { .. } | Output::Cancel { .. }));
                     self.execute(actions);
                     for (reply, _) in replies {
                         self.answer(reply.command_id, Err(journal_refusal()), None);

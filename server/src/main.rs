@@ -173,7 +173,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 })
                 .await
         });
-        let signal = shutdown_signal().await;
+        let signal = tokio::select! {
+            signal = shutdown_signal() => signal,
+            () = engine_stopped(&service) => "the engine stopped",
+        };
         tracing::info!("{signal}: stopping (HOLD, cancel open orders, flush the journal)");
         let stop = service.shutdown().await;
         let _ = stop_tx.send(());
@@ -186,6 +189,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
         Ok(())
     })
+}
+
+/// Resolves when the engine thread has ended on its own (a journal failure).
+async fn engine_stopped(service: &Service) {
+    while !service.engine_finished() {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 async fn shutdown_signal() -> &'static str {

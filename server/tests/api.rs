@@ -954,3 +954,46 @@ async fn the_load_generator_drives_the_overview_without_errors() {
     server.abort();
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_write_failure_stops_trading_and_the_engine() {
+    let mut h = start(Mode::OpenRead).await;
+    h.resume().await;
+    // A disk that refuses writes, injected from outside: every insert now fails.
+    let conn = rusqlite::Connection::open(h.dir.path().join("journal.sqlite")).unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER refuse_writes BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'disk refuses'); END;",
+    )
+    .unwrap();
+    let head = h.get("/api/health").await["journal"]["committed_seq"]
+        .as_u64()
+        .unwrap();
+    // The next record (this HOLD, or any trading record) cannot be written.
+    let (s, v) = h
+        .call(
+            "POST",
+            "/api/ui/hold",
+            Some(ALICE),
+            Some(json!({"reason": "x"})),
+        )
+        .await;
+    assert!(s.is_client_error() || s.is_server_error(), "{s} {v}");
+    let service = h.service.take().unwrap();
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while !service.engine_finished() {
+        assert!(
+            std::time::Instant::now() < until,
+            "the engine kept running without a journal"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (s, v) = h.call("POST", "/api/ui/hold", Some(ALICE), None).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_error(&v, "unavailable");
+    let err = service.shutdown().await.unwrap_err();
+    assert!(err.to_string().contains("journal write failed"), "{err}");
+    // Nothing past the failure was written, and what was written still verifies.
+    let report = propbot_server::journal::verify(&h.dir.path().join("journal.sqlite")).unwrap();
+    assert!(report.head.seq >= head);
+}
