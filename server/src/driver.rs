@@ -177,6 +177,13 @@ pub struct StopReport {
     pub head: Head,
 }
 
+/// What one loop turn collects before it commits.
+struct Turn {
+    batch: Batch,
+    actions: Vec<Output>,
+    replies: Vec<(propbot_engine::output::Reply, Option<(u64, String)>)>,
+}
+
 struct Loop {
     task: EngineTask,
     pending: BTreeMap<u64, Pending>,
@@ -382,89 +389,104 @@ impl Loop {
     /// Drains outputs, commits the turn's records in one transaction, tells the engine,
     /// then carries out the actions and answers commands.
     fn settle_with(&mut self, now: UnixNanos, audits: Vec<AuditEntry>) -> Result<(), DriverError> {
-        let mut batch = Batch {
-            audits,
-            ..Batch::default()
+        let mut turn = Turn {
+            batch: Batch {
+                audits,
+                ..Batch::default()
+            },
+            actions: Vec::new(),
+            replies: Vec::new(),
         };
-        let mut actions = Vec::new();
-        let mut replies = Vec::new();
         loop {
-            while let Some(output) = self.task.engine.poll_output() {
-                match output {
-                    Output::Journal(record) => {
-                        self.stream_record(&record.event, record.ts);
-                        batch.records.push(record);
-                    }
-                    Output::Alert(alert) => {
-                        let v = view::alert_json(&alert);
-                        if self.alerts.len() >= ALERT_HISTORY_MAX {
-                            self.alerts.pop_front();
-                        }
-                        self.alerts.push_back(v.clone());
-                        let _ = self.task.stream.send(StreamEvent::new("alert", v));
-                    }
-                    Output::Reply(reply) => {
-                        if let Some(p) = self.pending.get_mut(&reply.command_id) {
-                            batch.audits.push(audit_of(now, p, &reply.result));
-                            if reply.result.is_ok()
-                                && let Some(c) = p.config.take()
-                            {
-                                self.task.current_yaml = c.yaml.clone();
-                                let token = c.rollback_token.clone().unwrap_or_default();
-                                replies.push((reply, Some((c.version, token))));
-                                batch.configs.push(c);
-                                continue;
-                            }
-                        }
-                        replies.push((reply, None));
-                    }
-                    action => actions.push(action),
-                }
-            }
-            if batch.is_empty() {
+            self.drain(now, &mut turn);
+            if turn.batch.is_empty() {
                 break;
             }
-            let started = Instant::now();
-            match self.task.journal.commit(&batch) {
-                Ok(head) => {
-                    let latency_ns = started.elapsed().as_nanos() as u64;
-                    let _ = self.commit_us.record(latency_ns / 1_000);
-                    self.task.counters.commits.fetch_add(1, Ordering::Relaxed);
-                    self.task.engine.handle(
-                        now,
-                        Input::System(SystemEvent::JournalCommitted {
-                            through: head.seq,
-                            latency_ns,
-                        }),
-                    );
-                }
-                Err(e) => {
-                    tracing::error!("{e}");
-                    self.task
-                        .engine
-                        .handle(now, Input::System(SystemEvent::JournalFailed));
-                    actions.extend(std::iter::from_fn(|| self.task.engine.poll_output()));
-                    // Nothing of this batch is durable: its orders never leave. Only
-                    // cancels go out, to take risk off the venues.
-                    actions
-                        .retain(|o| matches!(o, Output::CancelAll { .. } | Output::Cancel { .. }));
-                    self.execute(actions);
-                    for (reply, _) in replies {
-                        self.answer(reply.command_id, Err(journal_refusal()), None);
-                    }
-                    return Err(DriverError::Journal(e));
-                }
+            let batch = std::mem::take(&mut turn.batch);
+            if let Err(e) = self.commit(now, &batch) {
+                return Err(self.journal_failed(now, turn, e));
             }
-            batch = Batch::default();
         }
-        self.execute(actions);
+        self.execute(turn.actions);
         if self.publish_now || self.last_publish.elapsed() >= SNAPSHOT_EVERY {
             self.publish(now);
         }
-        for (reply, config) in replies {
+        for (reply, config) in turn.replies {
             self.answer(reply.command_id, reply.result, config);
         }
         Ok(())
+    }
+
+    /// Sorts the engine's outputs: records (and the audit entries and config versions
+    /// that go with replies) into the batch, alerts to the stream, the rest to actions.
+    fn drain(&mut self, now: UnixNanos, turn: &mut Turn) {
+        while let Some(output) = self.task.engine.poll_output() {
+            match output {
+                Output::Journal(record) => {
+                    self.stream_record(&record.event, record.ts);
+                    turn.batch.records.push(record);
+                }
+                Output::Alert(alert) => {
+                    let v = view::alert_json(&alert);
+                    if self.alerts.len() >= ALERT_HISTORY_MAX {
+                        self.alerts.pop_front();
+                    }
+                    self.alerts.push_back(v.clone());
+                    let _ = self.task.stream.send(StreamEvent::new("alert", v));
+                }
+                Output::Reply(reply) => {
+                    let mut config = None;
+                    if let Some(p) = self.pending.get_mut(&reply.command_id) {
+                        turn.batch.audits.push(audit_of(now, p, &reply.result));
+                        if reply.result.is_ok()
+                            && let Some(c) = p.config.take()
+                        {
+                            self.task.current_yaml = c.yaml.clone();
+                            config =
+                                Some((c.version, c.rollback_token.clone().unwrap_or_default()));
+                            turn.batch.configs.push(c);
+                        }
+                    }
+                    turn.replies.push((reply, config));
+                }
+                action => turn.actions.push(action),
+            }
+        }
+    }
+
+    /// One durable transaction, then `JournalCommitted` to the engine.
+    fn commit(&mut self, now: UnixNanos, batch: &Batch) -> Result<(), JournalError> {
+        let started = Instant::now();
+        let head = self.task.journal.commit(batch)?;
+        let latency_ns = started.elapsed().as_nanos() as u64;
+        let _ = self.commit_us.record(latency_ns / 1_000);
+        self.task.counters.commits.fetch_add(1, Ordering::Relaxed);
+        self.task.engine.handle(
+            now,
+            Input::System(SystemEvent::JournalCommitted {
+                through: head.seq,
+                latency_ns,
+            }),
+        );
+        Ok(())
+    }
+
+    /// The journal refused a batch: the engine HOLDs and asks for cancel-alls; nothing
+    /// of the batch is durable, so its orders never leave — only cancels go out.
+    fn journal_failed(&mut self, now: UnixNanos, mut turn: Turn, e: JournalError) -> DriverError {
+        tracing::error!("{e}");
+        self.task
+            .engine
+            .handle(now, Input::System(SystemEvent::JournalFailed));
+        turn.actions
+            .extend(std::iter::from_fn(|| self.task.engine.poll_output()));
+        turn.actions
+            .retain(|o| matches!(o, Output::CancelAll { .. } | Output::Cancel { .. }));
+        self.execute(turn.actions);
+        for (reply, _) in turn.replies {
+            self.answer(reply.command_id, Err(journal_refusal()), None);
+        }
+        DriverError::Journal(e)
     }
 
     fn answer(
