@@ -98,52 +98,9 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<()> {
         token: args.token.filter(|t| !t.is_empty()),
     };
     match args.command {
-        CtlCommand::Status => {
-            let o = client.get_json("/api/ui/status/overview").await?;
-            println!(
-                "overall: {}   mode: {}   profile: {}",
-                s(&o["overall"]),
-                s(&o["mode"]),
-                s(&o["profile"])
-            );
-            println!(
-                "flags: hold_active={} safe_mode={} dry_run_mode={} two_man_rule={}",
-                o["flags"]["hold_active"],
-                o["flags"]["safe_mode"],
-                o["flags"]["dry_run_mode"],
-                o["flags"]["two_man_rule"]
-            );
-            println!(
-                "hold: {} by {} since {}",
-                s(&o["hold"]["reason"]),
-                s(&o["hold"]["actor"]),
-                s(&o["hold"]["since"])
-            );
-            println!("scores: {}", o["scores"]);
-            for b in o["resume_blockers"].as_array().into_iter().flatten() {
-                println!("blocks resume: {}", s(b));
-            }
-            for a in o["alerts"].as_array().into_iter().flatten() {
-                println!(
-                    "alert [{}] {}: {}",
-                    s(&a["severity"]),
-                    s(&a["component_id"]),
-                    s(&a["msg"])
-                );
-            }
-        }
+        CtlCommand::Status => print_status(&client.get_json("/api/ui/status/overview").await?),
         CtlCommand::Components => {
-            let c = client.get_json("/api/ui/status/components").await?;
-            println!("{:<24} {:<5} {:<6} summary", "id", "group", "status");
-            for c in c["components"].as_array().into_iter().flatten() {
-                println!(
-                    "{:<24} {:<5} {:<6} {}",
-                    s(&c["id"]),
-                    s(&c["group"]),
-                    s(&c["status"]),
-                    s(&c["summary"])
-                );
-            }
+            print_components(&client.get_json("/api/ui/status/components").await?);
         }
         CtlCommand::Pause | CtlCommand::Resume => {
             let mode = if matches!(args.command, CtlCommand::Pause) {
@@ -181,6 +138,52 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn print_status(o: &Value) {
+    println!(
+        "overall: {}   mode: {}   profile: {}",
+        s(&o["overall"]),
+        s(&o["mode"]),
+        s(&o["profile"])
+    );
+    let f = &o["flags"];
+    println!(
+        "flags: hold_active={} safe_mode={} dry_run_mode={} two_man_rule={}",
+        f["hold_active"], f["safe_mode"], f["dry_run_mode"], f["two_man_rule"]
+    );
+    let h = &o["hold"];
+    println!(
+        "hold: {} by {} since {}",
+        s(&h["reason"]),
+        s(&h["actor"]),
+        s(&h["since"])
+    );
+    println!("scores: {}", o["scores"]);
+    for b in o["resume_blockers"].as_array().into_iter().flatten() {
+        println!("blocks resume: {}", s(b));
+    }
+    for a in o["alerts"].as_array().into_iter().flatten() {
+        println!(
+            "alert [{}] {}: {}",
+            s(&a["severity"]),
+            s(&a["component_id"]),
+            s(&a["msg"])
+        );
+    }
+}
+
+fn print_components(c: &Value) {
+    println!("{:<24} {:<5} {:<6} summary", "id", "group", "status");
+    for c in c["components"].as_array().into_iter().flatten() {
+        println!(
+            "{:<24} {:<5} {:<6} {}",
+            s(&c["id"]),
+            s(&c["group"]),
+            s(&c["status"]),
+            s(&c["summary"])
+        );
+    }
 }
 
 fn s(v: &Value) -> String {

@@ -213,48 +213,108 @@ fn base_positions(recovered: &RecoveredState, instruments: usize) -> [Vec<Qty>; 
     })
 }
 
+/// Everything decided before any task starts.
+struct Prepared {
+    lease: FileLease,
+    journal: Journal,
+    journal_path: PathBuf,
+    chosen: Chosen,
+    secrets: Secrets,
+    resolved: Resolved,
+    recovered: RecoveredState,
+    epoch: u32,
+    now: propbot_engine::UnixNanos,
+}
+
+/// Lease → journal (chain verified) → config → secrets → recovery → new epoch.
+fn prepare(options: &ServeOptions) -> Result<Prepared, StartError> {
+    if let Source::Recording(paths) = &options.source {
+        return Err(StartError::Source(format!(
+            "--source recording ({} file(s)) is not available yet: the recordings reader \
+             (propbot-recordings, Parquet replay) has not landed. Use --source sim for now.",
+            paths.len()
+        )));
+    }
+    std::fs::create_dir_all(&options.data_dir).map_err(|source| StartError::Io {
+        path: options.data_dir.display().to_string(),
+        source,
+    })?;
+    let lease = FileLease::acquire(&options.data_dir)?;
+    let journal_path = options.data_dir.join(JOURNAL_FILE);
+    let mut journal = Journal::open(&journal_path)?;
+    let records = journal.records()?;
+    let mut chosen = choose_config(options, &journal_path)?;
+    let secrets_path = options
+        .secrets_file
+        .clone()
+        .unwrap_or_else(|| options.data_dir.join("secrets.json"));
+    let (secrets, resolved) = Secrets::resolve(
+        &secrets_path,
+        options.env_api_token.clone(),
+        options.env_approve_token.clone(),
+        chosen.config.profile == Profile::Paper,
+    )?;
+    if let Some(token) = secrets.approve_token() {
+        chosen.config.control.set_approval_token(token);
+    }
+    let recovered = RecoveredState::from_records(&chosen.config, &records)?;
+    let now = wall_clock().max(recovered.last_ts);
+    let epoch = journal.begin_lease(recovered.highest_epoch, now.0)?;
+    Ok(Prepared {
+        lease,
+        journal,
+        journal_path,
+        chosen,
+        secrets,
+        resolved,
+        recovered,
+        epoch,
+        now,
+    })
+}
+
+fn spawn_engine(
+    task: EngineTask,
+) -> Result<std::thread::JoinHandle<Result<StopReport, DriverError>>, StartError> {
+    std::thread::Builder::new()
+        .name("engine".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .expect("engine runtime");
+            rt.block_on(task.run())
+        })
+        .map_err(|source| StartError::Io {
+            path: "engine thread".into(),
+            source,
+        })
+}
+
+fn instruments(config: &Config) -> Vec<InstrumentInfo> {
+    config
+        .instruments
+        .iter()
+        .enumerate()
+        .map(|(i, inst)| InstrumentInfo {
+            name: inst.name.clone(),
+            symbols: Venue::ALL
+                .iter()
+                .filter_map(|&v| config.listing(v, InstrumentId(i as u16)))
+                .map(|l| l.symbol.clone())
+                .collect(),
+        })
+        .collect()
+}
+
 impl Service {
     /// Starts everything except the HTTP listener. Must run inside a tokio runtime.
     pub async fn start(options: &ServeOptions) -> Result<Service, StartError> {
-        if let Source::Recording(paths) = &options.source {
-            return Err(StartError::Source(format!(
-                "--source recording ({} file(s)) is not available yet: the recordings reader \
-                 (propbot-recordings, Parquet replay) has not landed. Use --source sim for now.",
-                paths.len()
-            )));
-        }
-        std::fs::create_dir_all(&options.data_dir).map_err(|source| StartError::Io {
-            path: options.data_dir.display().to_string(),
-            source,
-        })?;
-        let lease = FileLease::acquire(&options.data_dir)?;
-        let journal_path = options.data_dir.join(JOURNAL_FILE);
-        let mut journal = Journal::open(&journal_path)?;
-        let records = journal.records()?;
-        let mut chosen = choose_config(options, &journal_path)?;
-        let profile = chosen.config.profile;
-        let secrets_path = options
-            .secrets_file
-            .clone()
-            .unwrap_or_else(|| options.data_dir.join("secrets.json"));
-        let (secrets, resolved) = Secrets::resolve(
-            &secrets_path,
-            options.env_api_token.clone(),
-            options.env_approve_token.clone(),
-            profile == Profile::Paper,
-        )?;
-        if let Some(token) = secrets.approve_token() {
-            chosen.config.control.set_approval_token(token);
-        }
-        let recovered = RecoveredState::from_records(&chosen.config, &records)?;
-        drop(records);
-        let now = wall_clock().max(recovered.last_ts);
-        let epoch = journal.begin_lease(recovered.highest_epoch, now.0)?;
-        let base = base_positions(&recovered, chosen.config.instruments.len());
-        let clock = MonotonicClock::starting_at(recovered.last_ts);
-        let config = chosen.config.clone();
-        let engine = Engine::new(chosen.config, recovered);
-
+        let p = prepare(options)?;
+        let profile = p.chosen.config.profile;
+        let base = base_positions(&p.recovered, p.chosen.config.instruments.len());
+        let config = p.chosen.config.clone();
+        let engine = Engine::new(p.chosen.config, p.recovered);
         let (events_tx, events_rx) = mpsc::channel(INPUTS_MAX);
         let (venues_tx, venues_rx) = mpsc::channel(REQUESTS_MAX);
         let (snap_tx, mut snap_rx) = watch::channel(Arc::new(Snapshot::empty()));
@@ -265,37 +325,24 @@ impl Service {
             profile,
             source: format!("sim (seed {})", options.paper.seed),
             data_dir: options.data_dir.display().to_string(),
-            started_at: now,
+            started_at: p.now,
             access: access.name(),
-            approve_token: secrets.approve_token().map(str::to_owned),
+            approve_token: p.secrets.approve_token().map(str::to_owned),
         };
-        let task = EngineTask {
+        let engine_thread = spawn_engine(EngineTask {
             engine,
-            journal,
-            clock,
+            journal: p.journal,
+            clock: MonotonicClock::starting_at(p.now),
             inputs: events_rx,
             venues: venues_tx,
-            epoch,
+            epoch: p.epoch,
             snapshots: snap_tx,
             stream: stream_tx.clone(),
             counters: counters.clone(),
-            current_yaml: chosen.yaml,
+            current_yaml: p.chosen.yaml,
             context,
-        };
-        let engine_thread = std::thread::Builder::new()
-            .name("engine".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_time()
-                    .build()
-                    .expect("engine runtime");
-                rt.block_on(task.run())
-            })
-            .map_err(|source| StartError::Io {
-                path: "engine thread".into(),
-                source,
-            })?;
-        let world = PaperWorld::new(&config, options.paper.clone(), epoch, base, wall_clock());
+        })?;
+        let world = PaperWorld::new(&config, options.paper.clone(), p.epoch, base, wall_clock());
         let paper = tokio::spawn(world.run(events_tx.clone(), venues_rx));
         // The API serves only once the engine has published its first status.
         if tokio::time::timeout(Duration::from_secs(30), snap_rx.changed())
@@ -304,42 +351,29 @@ impl Service {
         {
             return Err(StartError::EngineStopped);
         }
-        let instruments = config
-            .instruments
-            .iter()
-            .enumerate()
-            .map(|(i, inst)| InstrumentInfo {
-                name: inst.name.clone(),
-                symbols: Venue::ALL
-                    .iter()
-                    .filter_map(|&v| config.listing(v, InstrumentId(i as u16)))
-                    .map(|l| l.symbol.clone())
-                    .collect(),
-            })
-            .collect();
         let state = AppState(Arc::new(Shared {
             snapshots: snap_rx,
             events: events_tx.clone(),
             stream: stream_tx,
-            secrets,
+            secrets: p.secrets,
             access,
-            reader: Reader::new(journal_path),
+            reader: Reader::new(p.journal_path),
             telemetry: api::telemetry::Telemetry::default(),
             thresholds: thresholds(),
             profile,
-            instruments,
+            instruments: instruments(&config),
         }));
         Ok(Service {
             state,
             events: events_tx,
             counters,
-            secrets: resolved,
-            epoch,
+            secrets: p.resolved,
+            epoch: p.epoch,
             profile,
-            config_source: chosen.source,
+            config_source: p.chosen.source,
             engine: engine_thread,
             paper,
-            _lease: lease,
+            _lease: p.lease,
         })
     }
 

@@ -795,166 +795,91 @@ fn prometheus(engine: &Engine, status: &StatusReport, facts: &DriverFacts<'_>) -
     let mut s = String::with_capacity(8 * 1024);
     let m = engine.metrics();
     let c = facts.counters;
-    let counter = |s: &mut String, name: &str, help: &str, v: u64| {
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let counters: [(&str, &str, u64); 7] = [
+        (
+            "propbot_engine_events_total",
+            "Events the engine task handled.",
+            load(&c.events),
+        ),
+        (
+            "propbot_engine_market_events_total",
+            "Market events handled.",
+            load(&c.market_events),
+        ),
+        (
+            "propbot_engine_inputs_total",
+            "Inputs the engine handled (incl. system).",
+            m.inputs,
+        ),
+        (
+            "propbot_engine_book_updates_total",
+            "Book messages applied.",
+            m.book_updates,
+        ),
+        ("propbot_fills_total", "Fills booked.", m.fills),
+        (
+            "propbot_journal_commits_total",
+            "Journal transactions committed.",
+            load(&c.commits),
+        ),
+        (
+            "propbot_venue_requests_dropped_total",
+            "Venue requests dropped (queue full).",
+            load(&c.venue_requests_dropped),
+        ),
+    ];
+    for (name, help, v) in counters {
         let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
-    };
-    let gauge = |s: &mut String, name: &str, help: &str, v: f64| {
-        let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
-    };
-    counter(
-        &mut s,
-        "propbot_engine_events_total",
-        "Events the engine task handled.",
-        c.events.load(Ordering::Relaxed),
-    );
-    counter(
-        &mut s,
-        "propbot_engine_market_events_total",
-        "Market events handled.",
-        c.market_events.load(Ordering::Relaxed),
-    );
-    counter(
-        &mut s,
-        "propbot_engine_inputs_total",
-        "Inputs the engine handled (incl. system).",
-        m.inputs,
-    );
-    counter(
-        &mut s,
-        "propbot_engine_book_updates_total",
-        "Book messages applied.",
-        m.book_updates,
-    );
-    counter(&mut s, "propbot_fills_total", "Fills booked.", m.fills);
-    counter(
-        &mut s,
-        "propbot_journal_commits_total",
-        "Journal transactions committed.",
-        c.commits.load(Ordering::Relaxed),
-    );
-    counter(
-        &mut s,
-        "propbot_venue_requests_dropped_total",
-        "Venue requests dropped (queue full).",
-        c.venue_requests_dropped.load(Ordering::Relaxed),
-    );
-    gauge(
-        &mut s,
-        "propbot_journal_committed_seq",
-        "Last durable journal sequence.",
-        facts.head.seq as f64,
-    );
-    gauge(
-        &mut s,
-        "propbot_lease_epoch",
-        "Leader epoch of this run.",
-        f64::from(facts.epoch),
-    );
-    gauge(
-        &mut s,
-        "propbot_hold_active",
-        "1 in HOLD.",
-        f64::from(u8::from(status.hold.hold_active)),
-    );
-    gauge(
-        &mut s,
-        "propbot_safe_mode",
-        "1 with safe mode on.",
-        f64::from(u8::from(status.hold.safe_mode)),
-    );
-    gauge(
-        &mut s,
-        "propbot_overall_status",
-        "Overall status: 0 OK, 1 WARN, 2 ERROR, 3 HOLD.",
-        f64::from(level_value(status.overall)),
-    );
-    gauge(
-        &mut s,
-        "propbot_open_orders",
-        "Orders live at venues.",
-        engine.orders().filter(|o| o.is_live()).count() as f64,
-    );
-    gauge(
-        &mut s,
-        "propbot_input_backlog",
-        "Events waiting for the engine.",
-        facts.inputs_depth as f64,
-    );
+    }
     let t = engine.pnl();
-    gauge(&mut s, "propbot_pnl_net_usd", "Net PnL, USD.", usd(t.net));
-    gauge(
-        &mut s,
-        "propbot_gross_exposure_usd",
-        "Gross exposure, USD.",
-        usd(t.gross_exposure),
-    );
-    let _ = writeln!(
-        s,
-        "# HELP propbot_component_status Component status: 0 OK, 1 WARN, 2 ERROR, 3 HOLD.\n# TYPE propbot_component_status gauge"
-    );
-    for comp in &status.components {
-        let _ = writeln!(
-            s,
-            "propbot_component_status{{id=\"{}\",group=\"{:?}\"}} {}",
-            comp.id,
-            comp.group,
-            level_value(comp.status)
-        );
+    let gauges: [(&str, &str, f64); 9] = [
+        (
+            "propbot_journal_committed_seq",
+            "Last durable journal sequence.",
+            facts.head.seq as f64,
+        ),
+        (
+            "propbot_lease_epoch",
+            "Leader epoch of this run.",
+            f64::from(facts.epoch),
+        ),
+        (
+            "propbot_hold_active",
+            "1 in HOLD.",
+            f64::from(u8::from(status.hold.hold_active)),
+        ),
+        (
+            "propbot_safe_mode",
+            "1 with safe mode on.",
+            f64::from(u8::from(status.hold.safe_mode)),
+        ),
+        (
+            "propbot_overall_status",
+            "Overall status: 0 OK, 1 WARN, 2 ERROR, 3 HOLD.",
+            f64::from(level_value(status.overall)),
+        ),
+        (
+            "propbot_open_orders",
+            "Orders live at venues.",
+            engine.orders().filter(|o| o.is_live()).count() as f64,
+        ),
+        (
+            "propbot_input_backlog",
+            "Events waiting for the engine.",
+            facts.inputs_depth as f64,
+        ),
+        ("propbot_pnl_net_usd", "Net PnL, USD.", usd(t.net)),
+        (
+            "propbot_gross_exposure_usd",
+            "Gross exposure, USD.",
+            usd(t.gross_exposure),
+        ),
+    ];
+    for (name, help, v) in gauges {
+        let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
     }
-    let _ = writeln!(
-        s,
-        "# HELP propbot_group_score Group score 0..1.\n# TYPE propbot_group_score gauge"
-    );
-    for g in &status.scores {
-        let _ = writeln!(
-            s,
-            "propbot_group_score{{group=\"{:?}\"}} {}",
-            g.group, g.score
-        );
-    }
-    let v = &status.slo;
-    let _ = writeln!(
-        s,
-        "# HELP propbot_slo SLO figures.\n# TYPE propbot_slo gauge"
-    );
-    for (name, value) in [
-        ("ws_gap_ms_p95", v.ws_gap_ms_p95 as f64),
-        ("order_cycle_ms_p95", v.order_cycle_ms_p95 as f64),
-        ("reject_rate", v.reject_rate),
-        ("cancel_fail_rate", v.cancel_fail_rate),
-        ("recon_mismatch", v.recon_mismatch as f64),
-        ("max_day_drawdown_bps", v.max_day_drawdown_bps),
-        ("budget_remaining", v.budget_remaining),
-    ] {
-        let _ = writeln!(s, "propbot_slo{{name=\"{name}\"}} {value}");
-    }
-    let _ = writeln!(
-        s,
-        "# HELP readiness_status Live readiness (1 for the current status).\n# TYPE readiness_status gauge"
-    );
-    for st in ["GREEN", "YELLOW", "RED"] {
-        let _ = writeln!(
-            s,
-            "readiness_status{{status=\"{st}\"}} {}",
-            u8::from(status.readiness.status == st)
-        );
-    }
-    let _ = writeln!(
-        s,
-        "# HELP propbot_alerts_active Active alerts by severity.\n# TYPE propbot_alerts_active gauge"
-    );
-    let mut by: BTreeMap<String, u32> = BTreeMap::new();
-    for a in &status.alerts {
-        *by.entry(format!("{:?}", a.severity).to_lowercase())
-            .or_default() += 1;
-    }
-    for sev in ["info", "warn", "error", "critical"] {
-        let _ = writeln!(
-            s,
-            "propbot_alerts_active{{severity=\"{sev}\"}} {}",
-            by.get(sev).copied().unwrap_or(0)
-        );
-    }
+    status_families(&mut s, status);
     histogram(
         &mut s,
         "propbot_engine_step_seconds",
@@ -968,6 +893,73 @@ fn prometheus(engine: &Engine, status: &StatusReport, facts: &DriverFacts<'_>) -
         facts.commit_us,
     );
     s
+}
+
+/// Labelled gauges: component states, group scores, SLO figures, readiness, alerts.
+fn status_families(s: &mut String, status: &StatusReport) {
+    let family = |s: &mut String, name: &str, help: &str| {
+        let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge");
+    };
+    family(
+        s,
+        "propbot_component_status",
+        "Component status: 0 OK, 1 WARN, 2 ERROR, 3 HOLD.",
+    );
+    for comp in &status.components {
+        let _ = writeln!(
+            s,
+            "propbot_component_status{{id=\"{}\",group=\"{:?}\"}} {}",
+            comp.id,
+            comp.group,
+            level_value(comp.status)
+        );
+    }
+    family(s, "propbot_group_score", "Group score 0..1.");
+    for g in &status.scores {
+        let _ = writeln!(
+            s,
+            "propbot_group_score{{group=\"{:?}\"}} {}",
+            g.group, g.score
+        );
+    }
+    let v = &status.slo;
+    family(s, "propbot_slo", "SLO figures.");
+    for (name, value) in [
+        ("ws_gap_ms_p95", v.ws_gap_ms_p95 as f64),
+        ("order_cycle_ms_p95", v.order_cycle_ms_p95 as f64),
+        ("reject_rate", v.reject_rate),
+        ("cancel_fail_rate", v.cancel_fail_rate),
+        ("recon_mismatch", v.recon_mismatch as f64),
+        ("max_day_drawdown_bps", v.max_day_drawdown_bps),
+        ("budget_remaining", v.budget_remaining),
+    ] {
+        let _ = writeln!(s, "propbot_slo{{name=\"{name}\"}} {value}");
+    }
+    family(
+        s,
+        "readiness_status",
+        "Live readiness (1 for the current status).",
+    );
+    for st in ["GREEN", "YELLOW", "RED"] {
+        let _ = writeln!(
+            s,
+            "readiness_status{{status=\"{st}\"}} {}",
+            u8::from(status.readiness.status == st)
+        );
+    }
+    family(s, "propbot_alerts_active", "Active alerts by severity.");
+    let mut by: BTreeMap<String, u32> = BTreeMap::new();
+    for a in &status.alerts {
+        *by.entry(format!("{:?}", a.severity).to_lowercase())
+            .or_default() += 1;
+    }
+    for sev in ["info", "warn", "error", "critical"] {
+        let _ = writeln!(
+            s,
+            "propbot_alerts_active{{severity=\"{sev}\"}} {}",
+            by.get(sev).copied().unwrap_or(0)
+        );
+    }
 }
 
 /// Appends a Prometheus histogram from a µs histogram.

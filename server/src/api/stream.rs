@@ -21,14 +21,12 @@ pub async fn stream(State(s): State<AppState>, ws: WebSocketUpgrade) -> Response
 
 async fn run(s: AppState, mut socket: WebSocket) {
     let mut events = s.0.stream.subscribe();
+    // The first message is always the current status; ticks follow every second.
     let mut tick = tokio::time::interval(TICK);
     loop {
         let message = tokio::select! {
-            _ = tick.tick() => {
-                let snap = s.snapshot();
-                let overview = snap.doc("overview").map(|d| d.value.clone()).unwrap_or_default();
-                json!({"type": "status", "data": overview})
-            }
+            biased;
+            _ = tick.tick() => status(&s),
             event = events.recv() => match event {
                 Ok(e) => serde_json::to_value(&e).unwrap_or_default(),
                 Err(RecvError::Lagged(n)) => json!({"type": "lagged", "data": {"missed": n}}),
@@ -45,4 +43,13 @@ async fn run(s: AppState, mut socket: WebSocket) {
             _ => return,
         }
     }
+}
+
+fn status(s: &AppState) -> serde_json::Value {
+    let snap = s.snapshot();
+    let overview = snap
+        .doc("overview")
+        .map(|d| d.value.clone())
+        .unwrap_or_default();
+    json!({"type": "status", "data": overview})
 }
