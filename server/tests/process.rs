@@ -52,62 +52,60 @@ fn spawn(dir: &Path, run: usize, extra: &[&str]) -> Server {
     }
 }
 
-fn http() -> reqwest::blocking_like::Client {
-    reqwest::blocking_like::Client::new()
+fn http() -> sync_http::Client {
+    sync_http::Client::new()
 }
 
 /// A tiny synchronous wrapper over reqwest for these process tests.
-mod reqwest {
-    pub mod blocking_like {
-        use serde_json::Value;
-        use std::time::Duration;
+mod sync_http {
+    use serde_json::Value;
+    use std::time::Duration;
 
-        pub struct Client {
-            rt: tokio::runtime::Runtime,
-            http: ::reqwest::Client,
+    pub struct Client {
+        rt: tokio::runtime::Runtime,
+        http: ::reqwest::Client,
+    }
+
+    impl Client {
+        pub fn new() -> Client {
+            Client {
+                rt: tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap(),
+                http: ::reqwest::Client::builder()
+                    .timeout(Duration::from_secs(5))
+                    .build()
+                    .unwrap(),
+            }
         }
 
-        impl Client {
-            pub fn new() -> Client {
-                Client {
-                    rt: tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .unwrap(),
-                    http: ::reqwest::Client::builder()
-                        .timeout(Duration::from_secs(5))
-                        .build()
-                        .unwrap(),
+        pub fn call(
+            &self,
+            method: &str,
+            url: &str,
+            token: Option<&str>,
+            body: Option<Value>,
+        ) -> Option<(u16, Value)> {
+            self.rt.block_on(async {
+                let mut r = self.http.request(method.parse().unwrap(), url);
+                if let Some(t) = token {
+                    r = r.bearer_auth(t);
                 }
-            }
-
-            pub fn call(
-                &self,
-                method: &str,
-                url: &str,
-                token: Option<&str>,
-                body: Option<Value>,
-            ) -> Option<(u16, Value)> {
-                self.rt.block_on(async {
-                    let mut r = self.http.request(method.parse().unwrap(), url);
-                    if let Some(t) = token {
-                        r = r.bearer_auth(t);
-                    }
-                    if let Some(b) = body {
-                        r = r.json(&b);
-                    }
-                    let response = r.send().await.ok()?;
-                    let status = response.status().as_u16();
-                    let v = response.json().await.unwrap_or(Value::Null);
-                    Some((status, v))
-                })
-            }
+                if let Some(b) = body {
+                    r = r.json(&b);
+                }
+                let response = r.send().await.ok()?;
+                let status = response.status().as_u16();
+                let v = response.json().await.unwrap_or(Value::Null);
+                Some((status, v))
+            })
         }
     }
 }
 
 impl Server {
-    fn wait_healthy(&mut self, c: &reqwest::blocking_like::Client) {
+    fn wait_healthy(&mut self, c: &sync_http::Client) {
         let until = Instant::now() + Duration::from_secs(30);
         while Instant::now() < until {
             if let Some((200, _)) = c.call("GET", &format!("{}/healthz", self.base), None, None) {
@@ -127,7 +125,7 @@ impl Server {
         );
     }
 
-    fn get(&self, c: &reqwest::blocking_like::Client, path: &str) -> Value {
+    fn get(&self, c: &sync_http::Client, path: &str) -> Value {
         let (status, v) = c
             .call("GET", &format!("{}{path}", self.base), Some(VIEW), None)
             .expect("server answers");
@@ -135,13 +133,7 @@ impl Server {
         v
     }
 
-    fn post(
-        &self,
-        c: &reqwest::blocking_like::Client,
-        path: &str,
-        token: &str,
-        body: Value,
-    ) -> (u16, Value) {
+    fn post(&self, c: &sync_http::Client, path: &str, token: &str, body: Value) -> (u16, Value) {
         c.call(
             "POST",
             &format!("{}{path}", self.base),
@@ -151,7 +143,7 @@ impl Server {
         .expect("server answers")
     }
 
-    fn resume(&self, c: &reqwest::blocking_like::Client) {
+    fn resume(&self, c: &sync_http::Client) {
         let until = Instant::now() + Duration::from_secs(30);
         while !self.get(c, "/api/ui/status/overview")["resume_blockers"]
             .as_array()
