@@ -158,7 +158,9 @@ impl PaperWorld {
             config,
             instrument,
             options.market.clone(),
-            seeds.stream("market", 0),
+            // Each start (lease epoch) continues with a fresh path of the same seed, so a
+            // restarted paper session does not replay the market it already traded.
+            seeds.stream("market", u64::from(epoch)),
             now,
         );
         let venues = Venue::ALL

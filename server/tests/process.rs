@@ -253,14 +253,14 @@ fn kill_minus_nine_loses_nothing_committed_and_restarts_in_hold() {
     write_secrets(&dir.path().join("secrets.json"));
     let db = dir.path().join("journal.sqlite");
     // A shorter request expiry shortens the new leader's quiet period (expiry + clock
-    // bound) so each short run trades.
+    // bound) so each short run trades; wider notional caps keep it trading after the
+    // spread positions of earlier runs (the strategy exits only on a converged basis).
     let config = dir.path().join("fast.yaml");
-    std::fs::write(
-        &config,
-        propbot_engine::config::PAPER_YAML
-            .replace("order_expiry_ms: 5000", "order_expiry_ms: 1000"),
-    )
-    .unwrap();
+    let yaml = propbot_engine::config::PAPER_YAML
+        .replace("order_expiry_ms: 5000", "order_expiry_ms: 1000")
+        .replace("per_symbol_usd: 1000", "per_symbol_usd: 100000")
+        .replace("total_usd: 5000", "total_usd: 500000");
+    std::fs::write(&config, yaml).unwrap();
     let config = config.to_str().unwrap().to_owned();
     let c = http();
     let mut last_seq = 0;
