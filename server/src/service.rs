@@ -362,6 +362,7 @@ impl Service {
             thresholds: thresholds(),
             profile,
             instruments: instruments(&config),
+            stream_clients: std::sync::atomic::AtomicUsize::new(0),
         }));
         Ok(Service {
             state,

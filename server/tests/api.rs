@@ -997,3 +997,100 @@ async fn a_journal_write_failure_stops_trading_and_the_engine() {
     let report = propbot_server::journal::verify(&h.dir.path().join("journal.sqlite")).unwrap();
     assert!(report.head.seq >= head);
 }
+
+/// Random bodies from a fixed seed: garbage bytes, wrong types, huge and negative
+/// numbers, nesting, unknown fields.
+fn garbage(seed: &mut u64) -> String {
+    let mut next = || {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        *seed
+    };
+    let atoms = [
+        "null",
+        "true",
+        "-1",
+        "0",
+        "1e309",
+        "18446744073709551616",
+        "-9223372036854775809",
+        "\"\"",
+        "\"HOLD\"",
+        "\"RUN\"",
+        "[]",
+        "{}",
+        "[[[[[]]]]]",
+        "\"\\u0000\"",
+        "3.5",
+        "NaN",
+    ];
+    let keys = [
+        "reason",
+        "token",
+        "request_id",
+        "actor",
+        "mode",
+        "yaml",
+        "rollback_token",
+        "order_notional_usdt",
+        "min_spread_bps",
+        "loop_pair",
+        "loop_venues",
+        "dry_run_only",
+        "safe_mode",
+        "x",
+        "__proto__",
+    ];
+    match next() % 4 {
+        0 => (0..(next() % 64))
+            .map(|_| (next() % 256) as u8 as char)
+            .collect(),
+        1 => atoms[(next() % atoms.len() as u64) as usize].to_owned(),
+        _ => {
+            let n = next() % 4;
+            let fields: Vec<String> = (0..n)
+                .map(|_| {
+                    let k = keys[(next() % keys.len() as u64) as usize];
+                    let v = atoms[(next() % atoms.len() as u64) as usize];
+                    format!("\"{k}\": {v}")
+                })
+                .collect();
+            format!("{{{}}}", fields.join(", "))
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_bodies_on_every_state_changing_route_never_get_a_500() {
+    let h = start(Mode::OpenRead).await;
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    for (spec, _) in propbot_server::api::routes() {
+        if spec.method == axum::http::Method::GET {
+            continue;
+        }
+        for _ in 0..40 {
+            let body = garbage(&mut seed);
+            let req = axum::http::Request::builder()
+                .method(spec.method.clone())
+                .uri(spec.path)
+                .header("authorization", format!("Bearer {BOB}"))
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(body.clone()))
+                .unwrap();
+            let (s, text) = h.send(req).await;
+            assert!(
+                !s.is_server_error(),
+                "{} {} {body:?} → {s} {text}",
+                spec.method,
+                spec.path
+            );
+            if !s.is_success() {
+                let v: Value =
+                    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+                assert!(v["error"]["code"].is_string(), "{text}");
+            }
+        }
+    }
+    h.stop().await;
+}

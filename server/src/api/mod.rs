@@ -139,6 +139,8 @@ pub struct Shared {
     pub profile: Profile,
     /// Instruments.
     pub instruments: Vec<InstrumentInfo>,
+    /// WebSocket stream clients connected (bounded by `stream::STREAM_CLIENTS_MAX`).
+    pub stream_clients: std::sync::atomic::AtomicUsize,
 }
 
 /// Handler state.
