@@ -393,3 +393,79 @@ fn restamp(update: &mut MarketUpdate, now: UnixNanos) {
         | MarketUpdate::Trade { ts, .. } => *ts = now,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use propbot_engine::config::Profile;
+    use propbot_engine::model::{ClientOrderId, Price, Side, TimeInForce};
+    use propbot_engine::output::{OrderPurpose, OrderRequest};
+
+    fn world(epoch: u32, base: i64) -> PaperWorld {
+        let config = Config::embedded(Profile::Paper);
+        let n = config.instruments.len();
+        let mut positions: BasePositions = [vec![Qty::ZERO; n], vec![Qty::ZERO; n]];
+        positions[Venue::Binance.index()][0] = Qty(base);
+        PaperWorld::new(
+            &config,
+            PaperOptions::default(),
+            epoch,
+            positions,
+            UnixNanos::from_secs(1_000),
+        )
+    }
+
+    #[test]
+    fn reconciliation_carries_the_journal_positions_of_earlier_runs() {
+        let w = world(3, -10);
+        let snap = w.reconciliation(Venue::Binance);
+        assert_eq!(snap.positions[0], (InstrumentId(0), Qty(-10)));
+        let okx = w.reconciliation(Venue::Okx);
+        assert_eq!(okx.positions[0], (InstrumentId(0), Qty::ZERO));
+    }
+
+    #[test]
+    fn fills_carry_trade_ids_unique_across_restarts() {
+        let mut w = world(7, 0);
+        let now = UnixNanos::from_secs(1_000);
+        let snapshot = w.market.snapshot(Venue::Binance, now);
+        w.venues[Venue::Binance.index()].on_market(now, &snapshot);
+        let (_, ask) = w.market.touch(Venue::Binance);
+        let order = OrderRequest {
+            client_order_id: ClientOrderId::parse("P7S1").expect("valid id"),
+            venue: Venue::Binance,
+            instrument: InstrumentId(0),
+            side: Side::Buy,
+            price: Price(ask.raw() + 10),
+            qty: Qty(10),
+            time_in_force: TimeInForce::Ioc,
+            reduce_only: false,
+            expires_at: now.plus_millis(5_000),
+            purpose: OrderPurpose::Entry,
+            dry_run: true,
+        };
+        w.on_request(
+            now,
+            VenueRequest {
+                venue: Venue::Binance,
+                request: Request::Place(order),
+            },
+        );
+        let fills: Vec<TradeId> = w
+            .due
+            .iter()
+            .filter_map(|d| match &d.what {
+                Delivery::Event(Event::Execution(r)) => match r.kind {
+                    ExecutionKind::Fill { trade_id, .. } => Some(trade_id),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        assert!(!fills.is_empty(), "a marketable IOC fills");
+        assert!(fills.iter().all(|t| t.0 >> 40 == 7), "{fills:?}");
+        let recon = w.reconciliation(Venue::Binance);
+        assert!(recon.fills.iter().all(|f| f.trade_id.0 >> 40 == 7));
+        assert_eq!(recon.positions[0].1, Qty(10));
+    }
+}
