@@ -59,6 +59,15 @@ impl Telemetry {
                 "{name}_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
                 h.len()
             );
+            let sum_us: u64 = h
+                .iter_recorded()
+                .map(|v| v.value_iterated_to() * v.count_at_value())
+                .sum();
+            let _ = writeln!(
+                out,
+                "{name}_sum{{route=\"{route}\"}} {}",
+                sum_us as f64 / 1e6
+            );
             let _ = writeln!(out, "{name}_count{{route=\"{route}\"}} {}", h.len());
         }
     }
