@@ -23,7 +23,7 @@ use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 /// Facts about the deployment that the views show.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ViewContext {
     /// Profile.
     pub profile: Profile,
@@ -37,6 +37,21 @@ pub struct ViewContext {
     pub access: &'static str,
     /// The approval token, for configs applied at run time (never shown).
     pub approve_token: Option<String>,
+}
+
+impl std::fmt::Debug for ViewContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ViewContext")
+            .field("profile", &self.profile)
+            .field("source", &self.source)
+            .field("data_dir", &self.data_dir)
+            .field("access", &self.access)
+            .field(
+                "approve_token",
+                &self.approve_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 /// What the driver adds to the engine's own figures.
@@ -428,7 +443,8 @@ fn overview(
         "hold": {
             "actor": status.hold.actor,
             "reason": status.hold.reason,
-            "since": iso(status.hold.since.0),
+            // The boot HOLD of a fresh journal is stamped 0 by the engine: show the start.
+            "since": iso(status.hold.since.max(context.started_at).0),
         },
         "last_resume_request": last_resume_request(engine),
         "resume_blockers": status.resume_blockers,
