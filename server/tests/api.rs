@@ -364,7 +364,8 @@ async fn kill_switch_needs_two_operators() {
             "POST",
             "/api/ui/kill",
             Some(BOB),
-            Some(json!({"request_id": id, "token": APPROVE})),
+            // No request_id: the newest pending kill request is confirmed.
+            Some(json!({"token": APPROVE})),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
