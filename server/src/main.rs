@@ -244,9 +244,9 @@ fn greet(service: &Service, options: &ServeOptions, address: SocketAddr) {
     }
     println!(
         "Started in HOLD with safe mode on. Trading starts only after the two-man resume:\n  \
-         1. operator A (alice): dashboard → paste token → \"Request resume\" with a reason\n  \
-         2. operator B (bob): dashboard → paste token → \"Confirm\" with the approve_token\n  \
-         3. either: \"Resume\" (refused while anything in resume_blockers still blocks)\n\
+         1. operator A (alice): dashboard → paste her token → «Запросить RESUME» (Request RESUME) with a reason\n  \
+         2. operator B (bob): paste his token and the approve_token → «Подтвердить» (Confirm)\n  \
+         3. «RESUME» (refused while anything under «Что блокирует RESUME» / resume blockers remains)\n\
          Stop with Ctrl-C (SIGINT) or SIGTERM: HOLD, cancel open orders, flush the journal."
     );
 }
