@@ -104,6 +104,16 @@ mod sync_http {
     }
 }
 
+impl Drop for Server {
+    /// A failing test must not leave its server running.
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl Server {
     fn wait_healthy(&mut self, c: &sync_http::Client) {
         let until = Instant::now() + Duration::from_secs(30);
