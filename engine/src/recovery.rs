@@ -118,6 +118,13 @@ impl RecoveredState {
         }
     }
 
+    /// Sets the engine's boot time (`Engine::new` starts at `last_ts`): drivers call this
+    /// with their clock so the start-up HOLD is stamped now, not at the last record.
+    pub fn boot_at(mut self, now: UnixNanos) -> RecoveredState {
+        self.last_ts = self.last_ts.max(now);
+        self
+    }
+
     /// Folds a whole journal.
     pub fn from_records<'a>(
         config: &Config,

@@ -885,8 +885,9 @@ impl World {
     fn boot(&mut self, i: u8) {
         let recovered = {
             let r = self.instances[i as usize].disk.recover();
+            let local = self.local_of(&self.instances[i as usize]);
             match RecoveredState::from_records(&self.config, &r.records) {
-                Ok(s) => s,
+                Ok(s) => s.boot_at(local),
                 Err(e) => {
                     self.fail(
                         "5 RPO = 0 / 6 journal integrity",

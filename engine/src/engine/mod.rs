@@ -19,6 +19,7 @@ mod operator;
 mod reconcile;
 mod status;
 mod trading;
+mod views;
 
 pub use status::{ActiveAlert, Component, Group, GroupScore, HoldInfo, SloValues, StatusReport};
 
@@ -246,6 +247,8 @@ pub struct Engine {
     /// Positions are being flattened (a kill, or a kill-cap breach with
     /// `flatten_on_breach`) until every position is flat or an operator resumes.
     pub(crate) flattening: bool,
+    /// The kill switch was pulled (cleared by the next resume).
+    pub(crate) killed: bool,
     pub(crate) day_journaled: Option<i64>,
     /// Marks at the last kill-cap evaluation, per book.
     pub(crate) caps_marks: Vec<Option<Price>>,
@@ -404,6 +407,7 @@ impl Engine {
             flatten_at: UnixNanos::ZERO,
             cancel_all_wanted: [None; Venue::COUNT],
             flattening: false,
+            killed: false,
             day_journaled: recovered.daily.map(|d| d.day),
             caps_marks: vec![None; instruments * Venue::COUNT],
             recent_fills: VecDeque::with_capacity(256),

@@ -206,6 +206,7 @@ impl Engine {
             .expect("checked above");
         let lifted = self.runaway.lift_all(now);
         self.flattening = false;
+        self.killed = false;
         self.other.hedge.set(now, GuardLevel::Ok, "hedged");
         self.other.recon.set(now, GuardLevel::Ok, "reconciled");
         self.other.slo.set(now, GuardLevel::Ok, "within targets");
@@ -255,6 +256,7 @@ impl Engine {
             .ok_or_else(|| refuse(RefusalCode::NotApproved, "kill request not confirmed"))?;
         self.enter_hold(actor, &format!("kill switch: {}", approval.reason));
         self.flattening = true;
+        self.killed = true;
         for venue in Venue::ALL {
             self.request_cancel_all(venue, "kill switch");
         }

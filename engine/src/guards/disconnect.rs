@@ -19,6 +19,8 @@ pub struct Link {
     pub disconnects: u64,
     /// Current verdict.
     pub verdict: Verdict,
+    /// Tripped and not yet cleared (a first connection at start clears nothing).
+    pub tripped: bool,
 }
 
 /// What the engine must do after a link event.
@@ -46,6 +48,7 @@ impl DisconnectGuard {
             connected: false,
             cancel_all_pending: false,
             disconnects: 0,
+            tripped: false,
             verdict: Verdict {
                 level: GuardLevel::Warn,
                 reason: "not connected yet",
@@ -94,6 +97,7 @@ impl DisconnectGuard {
             };
         }
         link.cancel_all_pending = true;
+        link.tripped = true;
         let reason = if clean {
             "disconnected"
         } else {
@@ -124,7 +128,7 @@ impl DisconnectGuard {
                 cleared: false,
             };
         }
-        let cleared = link.verdict.level != GuardLevel::Ok;
+        let cleared = std::mem::take(&mut link.tripped);
         link.verdict.set(now, GuardLevel::Ok, "connected");
         LinkAction {
             cancel_all: false,
@@ -150,7 +154,7 @@ impl DisconnectGuard {
         }
         link.cancel_all_pending = false;
         if link.connected {
-            let cleared = link.verdict.level != GuardLevel::Ok;
+            let cleared = std::mem::take(&mut link.tripped);
             link.verdict.set(now, GuardLevel::Ok, "connected");
             return LinkAction {
                 cancel_all: false,
@@ -192,7 +196,10 @@ mod tests {
     fn trips_on_disconnect_and_clears_after_confirmed_cancel_all() {
         let mut g = DisconnectGuard::new(true, UnixNanos(0));
         assert_eq!(g.worst().level, GuardLevel::Warn, "not connected yet");
-        g.on_connected(UnixNanos(1), Venue::Binance);
+        assert!(
+            !g.on_connected(UnixNanos(1), Venue::Binance).cleared,
+            "a first connection clears nothing"
+        );
         g.on_connected(UnixNanos(1), Venue::Okx);
         assert_eq!(g.worst().level, GuardLevel::Ok);
         let a = g.on_disconnected(UnixNanos(5), Venue::Okx, true);

@@ -1,0 +1,89 @@
+//! Request latency per endpoint (`/metrics/latency`, and histograms in `/metrics`).
+
+use super::AppState;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use hdrhistogram::Histogram;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Latency histograms (µs) keyed by `METHOD path` of the matched route. The key set is
+/// bounded by the route table (unmatched paths share one `unmatched` key).
+#[derive(Debug, Default)]
+pub struct Telemetry {
+    by_route: Mutex<BTreeMap<String, Histogram<u64>>>,
+}
+
+impl Telemetry {
+    fn record(&self, key: String, us: u64) {
+        let mut map = self.by_route.lock().expect("telemetry lock");
+        let h = map
+            .entry(key)
+            .or_insert_with(|| Histogram::new_with_bounds(1, 60_000_000, 2).expect("valid bounds"));
+        let _ = h.record(us.max(1));
+    }
+
+    /// Buckets per endpoint.
+    pub fn buckets(&self) -> Value {
+        let map = self.by_route.lock().expect("telemetry lock");
+        Value::Object(
+            map.iter()
+                .map(|(k, h)| (k.clone(), crate::view::buckets(h)))
+                .collect(),
+        )
+    }
+
+    /// Appends Prometheus histograms per endpoint.
+    pub fn prometheus(&self, out: &mut String) {
+        use std::fmt::Write;
+        let map = self.by_route.lock().expect("telemetry lock");
+        let name = "propbot_http_request_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} HTTP request latency by route.\n# TYPE {name} histogram"
+        );
+        for (route, h) in map.iter() {
+            for le in crate::view::BUCKETS_US {
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{{route=\"{route}\",le=\"{}\"}} {}",
+                    le as f64 / 1e6,
+                    h.count_between(0, le)
+                );
+            }
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
+                h.len()
+            );
+            let sum_us: u64 = h
+                .iter_recorded()
+                .map(|v| v.value_iterated_to() * v.count_at_value())
+                .sum();
+            let _ = writeln!(
+                out,
+                "{name}_sum{{route=\"{route}\"}} {}",
+                sum_us as f64 / 1e6
+            );
+            let _ = writeln!(out, "{name}_count{{route=\"{route}\"}} {}", h.len());
+        }
+    }
+}
+
+/// Middleware: times every request.
+pub async fn record(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let key = match request.extensions().get::<MatchedPath>() {
+        Some(p) => format!("{} {}", request.method(), p.as_str()),
+        None => "unmatched".to_owned(),
+    };
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state
+        .0
+        .telemetry
+        .record(key, started.elapsed().as_micros() as u64);
+    response
+}
