@@ -1,12 +1,14 @@
 //! PropBot recordings: the Arrow/Parquet schema of market events ([`schema`], [`meta`]),
 //! the crash-safe rolling writer ([`writer`]), streaming readers with a k-way merge by
-//! receive time ([`reader`]) and the synthetic two-venue market ([`synth`]).
+//! receive time ([`reader`]), importers of real captures through the venue parsers
+//! ([`import`]) and the synthetic two-venue market ([`synth`]).
 //!
 //! No tokio and no engine decisions: everything here is synchronous so the simulator's
 //! replay driver (`propbot_sim::replay`), the live service and tests reuse it. It may
 //! depend on `propbot-engine` and `propbot-venues` only (`tests/tidy.rs` checks).
 
 pub mod error;
+pub mod import;
 pub mod message;
 pub mod meta;
 pub mod progress;
