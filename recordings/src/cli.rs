@@ -24,7 +24,8 @@ const USAGE: &str = "usage: propbot recordings <command> …
          schema, metadata, time span and counts of recording files or directories
   recover DIR
          rebuild crashed `.partial` files up to their last complete row group
-common flags: --quiet (no progress bar), --row-group-rows N, --roll-rows N, --roll-minutes M";
+common flags: --quiet (no progress bar), --row-group-rows N, --roll-rows N, --roll-minutes M,
+              --zstd-level L (1-22, default 9)";
 
 /// Runs `propbot recordings <args>` and returns the process exit code: 0 on success,
 /// 1 on a failure (the error is printed with the file and position), 2 on bad usage.
@@ -63,6 +64,7 @@ struct Args {
     row_group_rows: Option<usize>,
     roll_rows: Option<u64>,
     roll_minutes: Option<u64>,
+    zstd_level: Option<i32>,
 }
 
 /// Parses `90s`, `10m`, `2h`, `1d`, `500ms` (or plain seconds) into nanoseconds.
@@ -143,6 +145,15 @@ fn parse(args: &[String]) -> Result<Args, String> {
                     Some(number("--row-group-rows", value("--row-group-rows")?)?.max(1) as usize)
             }
             "--roll-rows" => a.roll_rows = Some(number("--roll-rows", value("--roll-rows")?)?),
+            "--zstd-level" => {
+                let v = value("--zstd-level")?;
+                a.zstd_level = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|l| (1..=22).contains(l))
+                        .ok_or_else(|| format!("--zstd-level {v:?}: use 1 to 22"))?,
+                );
+            }
             "--roll-minutes" => {
                 a.roll_minutes = Some(number("--roll-minutes", value("--roll-minutes")?)?)
             }
@@ -160,6 +171,9 @@ fn writer_options(a: &Args) -> WriterOptions {
     if let Some(n) = a.row_group_rows {
         o.layout.row_group_rows = n;
         o.layout.batch_rows = o.layout.batch_rows.min(n);
+    }
+    if let Some(level) = a.zstd_level {
+        o.layout.zstd_level = level;
     }
     o.roll = Roll {
         max_rows: a.roll_rows.unwrap_or(o.roll.max_rows),
