@@ -19,7 +19,7 @@ use std::time::Instant;
 fn main() {
     let mut duration_ns = parse_duration("1h").expect("valid");
     let mut dirs: Vec<PathBuf> = Vec::new();
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
     while let Some(a) = args.next() {
         match a.as_str() {
             "--duration" => {
@@ -28,7 +28,11 @@ fn main() {
                     .and_then(|v| parse_duration(&v))
                     .expect("--duration D (e.g. 1h)");
             }
-            "--dir" => dirs.extend(args.by_ref().map(PathBuf::from)),
+            "--dir" => {
+                while let Some(p) = args.next_if(|a| !a.starts_with("--")) {
+                    dirs.push(PathBuf::from(p));
+                }
+            }
             _ => {}
         }
     }

@@ -242,6 +242,9 @@ fn run_import(a: &Args) -> Result<(), Error> {
     let s = import::import(capture, out, &options, &progress)?;
     progress.finish();
     let seconds = started.elapsed().as_secs_f64();
+    for l in &s.leftovers {
+        println!("{l}");
+    }
     println!("imported {} ({})", capture.display(), s.format);
     println!(
         "  frames read {}, events written {} ({} rows), snapshots {}, gaps found {}, resyncs {}",
@@ -309,6 +312,9 @@ fn run_synth(a: &Args) -> Result<(), Error> {
         generate::derive(&config, &source, &options, out, &writer, &progress)?
     };
     let seconds = started.elapsed().as_secs_f64();
+    for l in &summary.leftovers {
+        println!("{l}");
+    }
     for (name, s) in &summary.streams {
         println!(
             "{name}: {} messages, {} rows, {} bytes in {} file(s)",

@@ -72,6 +72,8 @@ pub struct GenerateSummary {
     pub streams: Vec<(String, WriteSummary)>,
     /// Arbitrage windows opened (and common price jumps, for the synthetic market).
     pub windows: u64,
+    /// What an earlier crash left for these streams, recovered or removed first.
+    pub leftovers: Vec<crate::writer::Leftover>,
 }
 
 impl GenerateSummary {
@@ -127,6 +129,7 @@ pub fn synthesize(
     })
     .to_string();
     let mut writers = Vec::new();
+    let mut leftovers = Vec::new();
     for venue in venues {
         let table = vec![
             InstrumentMeta::from_config(config, instrument, &[(venue, Origin::Synthetic)])
@@ -139,7 +142,8 @@ pub fn synthesize(
         let mut meta =
             RecordingMeta::new(&format!("synthetic:seed={}", options.seed), &stream, table);
         meta.derivation = Some(derivation.clone());
-        let (writer, _) = RecordingWriter::create(out, meta, writer_options.clone())?;
+        let (writer, found) = RecordingWriter::create(out, meta, writer_options.clone())?;
+        leftovers.extend(found);
         writers.push(writer);
     }
     let slot = |v: Venue| usize::from(venues[1] == v);
@@ -165,6 +169,7 @@ pub fn synthesize(
     }
     let mut summary = GenerateSummary {
         windows: market.windows,
+        leftovers,
         ..GenerateSummary::default()
     };
     for w in writers {
@@ -349,7 +354,7 @@ pub fn derive(
     );
     let mut meta = RecordingMeta::new(&source_text, &stream_name, table);
     meta.derivation = Some(derivation);
-    let (mut writer, _) = RecordingWriter::create(out, meta, writer_options.clone())?;
+    let (mut writer, leftovers) = RecordingWriter::create(out, meta, writer_options.clone())?;
     let seeds = Seeds::new(options.seed);
     let mut model = Model {
         basis: seeds.stream("derived-basis", 0),
@@ -386,6 +391,7 @@ pub fn derive(
     Ok(GenerateSummary {
         streams: vec![(name, writer.finish()?)],
         windows: model.windows,
+        leftovers,
     })
 }
 

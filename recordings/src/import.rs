@@ -143,6 +143,8 @@ pub struct ImportSummary {
     pub bytes: u64,
     /// Size of the capture file read.
     pub capture_bytes: u64,
+    /// What an earlier crash left for this stream, recovered or removed first.
+    pub leftovers: Vec<crate::writer::Leftover>,
 }
 
 /// Imports `capture` into `out`.
@@ -306,13 +308,32 @@ fn sink<'a>(
     );
     let mut writer_options = options.writer.clone();
     writer_options.commit = Commit::AtEnd;
-    let (writer, _) = RecordingWriter::create(out, meta, writer_options)?;
+    let (writer, leftovers) = RecordingWriter::create(out, meta, writer_options)?;
     Ok(Sink {
         capture,
         writer,
-        summary: ImportSummary::default(),
+        summary: ImportSummary {
+            leftovers,
+            ..ImportSummary::default()
+        },
         last_recv: UnixNanos::ZERO,
     })
+}
+
+/// The venue feeds serve at most 64 instruments each.
+fn check_instrument_count(capture: &Path, symbols: &[String]) -> Result<()> {
+    let max = propbot_venues::binance::FEED_INSTRUMENTS_MAX
+        .min(propbot_venues::okx::FEED_INSTRUMENTS_MAX);
+    if symbols.len() > max {
+        return Err(Error::Import {
+            path: capture.to_owned(),
+            what: format!(
+                "{} instruments in one capture; an import takes at most {max}",
+                symbols.len()
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn capture_error(path: &Path, line: u64) -> impl FnOnce(propbot_venues::Error) -> Error {
@@ -610,6 +631,7 @@ fn cryptofeed_binance(
             symbols.push(s.symbol.clone());
         }
     }
+    check_instrument_count(capture, &symbols)?;
     let mut specs = Vec::new();
     let mut table = Vec::new();
     for (i, symbol) in symbols.iter().enumerate() {
@@ -780,6 +802,7 @@ fn okx_frames(
         None => None,
     };
     let symbols = okx_symbols(capture, jsonl)?;
+    check_instrument_count(capture, &symbols)?;
     let mut specs = Vec::new();
     let mut table = Vec::new();
     for (i, symbol) in symbols.iter().enumerate() {

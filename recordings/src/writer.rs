@@ -17,10 +17,11 @@
 //! recovers its own stream's leftovers before writing.
 //!
 //! **Commit modes.** A live recorder or the synthetic generator makes each file final
-//! as it rolls ([`Commit::EachFile`]). An import ([`Commit::AtEnd`]) keeps closed files
-//! as `NAME.parquet.pending` and renames them all only when the whole import
-//! succeeded; if it fails (or is dropped unfinished), everything it wrote is deleted,
-//! so no half-written import poses as a valid recording.
+//! as it rolls ([`Commit::EachFile`]). An import ([`Commit::AtEnd`]) writes its files as
+//! `NAME.parquet.pending` (no checkpoints: an import is never kept in part) and renames
+//! them all only when the whole import succeeded; if it fails, is dropped unfinished
+//! or is killed, everything it wrote is deleted (at once, or by the next writer of the
+//! stream or `recover`), so no half-written import poses as a valid recording.
 
 use crate::error::{Error, Result, io};
 use crate::message::{Body, Message};
@@ -222,8 +223,16 @@ impl RecordingWriter {
             meta.file_index = self.next_index;
             let name = file_name(&meta.stream, self.next_index);
             self.next_index += 1;
+            // An import's files are never recovered on their own (the import is all or
+            // nothing), so they are written as `.pending` without checkpoints.
+            let (suffix, checkpoints) = match self.options.commit {
+                Commit::EachFile => (PARTIAL_SUFFIX, true),
+                Commit::AtEnd => (PENDING_SUFFIX, false),
+            };
             self.current = Some(FileWriter::create(
                 &self.dir.join(name),
+                suffix,
+                checkpoints,
                 meta,
                 &self.options.layout,
             )?);
@@ -398,7 +407,8 @@ pub enum Leftover {
         /// Why.
         reason: String,
     },
-    /// A closed but uncommitted file of an interrupted import, deleted.
+    /// A file of an import that did not finish (closed or not), deleted: an import is
+    /// all or nothing.
     RemovedPending {
         /// The file.
         path: PathBuf,
@@ -428,7 +438,7 @@ impl std::fmt::Display for Leftover {
             ),
             Leftover::RemovedPending { path } => write!(
                 f,
-                "{}: uncommitted file of an interrupted import, removed",
+                "{}: uncommitted output of an interrupted import, removed",
                 path.display()
             ),
         }
@@ -717,6 +727,8 @@ struct FileWriter {
     writer: Option<ArrowWriter<File>>,
     columns: Columns,
     layout: Layout,
+    /// Whether row groups are synced and checkpointed for recovery.
+    checkpoints: bool,
     /// Writer properties (with the header metadata), for checkpoint footers.
     properties: WriterProperties,
     stats: FileStats,
@@ -726,8 +738,14 @@ struct FileWriter {
 }
 
 impl FileWriter {
-    fn create(final_path: &Path, meta: RecordingMeta, layout: &Layout) -> Result<FileWriter> {
-        let partial_path = with_suffix(final_path, PARTIAL_SUFFIX);
+    fn create(
+        final_path: &Path,
+        suffix: &str,
+        checkpoints: bool,
+        meta: RecordingMeta,
+        layout: &Layout,
+    ) -> Result<FileWriter> {
+        let partial_path = with_suffix(final_path, suffix);
         let checkpoint_path = with_suffix(&partial_path, CHECKPOINT_SUFFIX);
         let file = File::create(&partial_path).map_err(io(&partial_path))?;
         let properties = schema::writer_properties(layout, &meta.generator)
@@ -754,6 +772,7 @@ impl FileWriter {
             writer: Some(writer),
             columns,
             layout: layout.clone(),
+            checkpoints,
             properties,
             stats: FileStats::default(),
             group_stats: FileStats::default(),
@@ -827,9 +846,12 @@ impl FileWriter {
         };
         let writer = self.writer.as_mut().expect("open");
         writer.flush().map_err(write_error)?;
+        self.rows_in_group = 0;
+        if !self.checkpoints {
+            return Ok(());
+        }
         writer.sync().map_err(io(&path))?;
         writer.inner().sync_data().map_err(io(&path))?;
-        self.rows_in_group = 0;
         self.group_stats = self.stats;
         let data_end = writer.bytes_written() as u64;
         let footer = self.checkpoint_footer()?;
@@ -907,7 +929,9 @@ impl FileWriter {
         file.sync_all().map_err(io(&path))?;
         let bytes = file.metadata().map_err(io(&path))?.len();
         drop(file);
-        std::fs::rename(&path, target).map_err(io(&path))?;
+        if path != target {
+            std::fs::rename(&path, target).map_err(io(&path))?;
+        }
         match std::fs::remove_file(&self.checkpoint_path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -503,7 +503,7 @@ fn an_unfinished_import_style_writer_leaves_nothing_behind() {
     let (levels, seqs) = deltas(20, 3, 1);
     {
         let (mut w, _) =
-            RecordingWriter::create(dir.path(), support::meta("imp"), options).unwrap();
+            RecordingWriter::create(dir.path(), support::meta("imp"), options.clone()).unwrap();
         for (ms, s) in &seqs {
             w.write(&message(
                 *ms,
@@ -520,6 +520,50 @@ fn an_unfinished_import_style_writer_leaves_nothing_behind() {
     }
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
+
+    // Killed instead (no destructor): its files stay `.pending`, are never read as a
+    // recording, and the next import of the stream removes them.
+    let (mut w, _) =
+        RecordingWriter::create(dir.path(), support::meta("imp"), options.clone()).unwrap();
+    for (ms, s) in &seqs {
+        w.write(&message(
+            *ms,
+            Venue::Binance,
+            Body::Delta {
+                sequence: *s,
+                bids: &levels,
+                asks: &[],
+            },
+        ))
+        .unwrap();
+    }
+    std::mem::forget(w);
+    let pending = writer::scan(dir.path()).unwrap();
+    assert!(pending.len() >= 5, "{pending:?}");
+    assert!(
+        pending
+            .iter()
+            .all(|p| p.to_string_lossy().ends_with(".parquet.pending"))
+    );
+    assert!(matches!(
+        Recording::open(&[dir.path().to_owned()]),
+        Err(Error::Empty { .. })
+    ));
+    let (w, leftovers) =
+        RecordingWriter::create(dir.path(), support::meta("imp"), options).unwrap();
+    assert_eq!(leftovers.len(), pending.len());
+    assert!(
+        leftovers
+            .iter()
+            .all(|l| matches!(l, Leftover::RemovedPending { .. }))
+    );
+    assert!(
+        leftovers[0]
+            .to_string()
+            .contains("uncommitted output of an interrupted import")
+    );
+    w.abort();
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
 fn raw_file(path: &Path, schema: Arc<Schema>, columns: Vec<ArrayRef>, kv: Vec<KeyValue>) {
