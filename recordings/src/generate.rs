@@ -260,61 +260,12 @@ pub fn derive(
     progress: &Progress,
 ) -> Result<GenerateSummary> {
     let target = options.venue;
-    let mut table = Vec::new();
-    // (stream rank, table index) → derived book slot.
-    let mut slots: BTreeMap<(usize, u16), usize> = BTreeMap::new();
-    let mut books = Vec::new();
-    let mut real_streams = Vec::new();
-    for (s, stream) in source.streams.iter().enumerate() {
-        for (i, inst) in stream.instruments().iter().enumerate() {
-            let Some(real) = inst.listings.iter().find(|l| l.venue != target) else {
-                continue;
-            };
-            if real.origin != Origin::Real {
-                continue;
-            }
-            let Some(id) = config.instrument_by_symbol(real.venue, &real.symbol) else {
-                continue;
-            };
-            let cfg = &config.instruments[id.index()];
-            let Some(listing) = config.listing(target, id) else {
-                continue;
-            };
-            if cfg.scales != inst.scales() {
-                return Err(Error::Import {
-                    path: stream.files[0].path.clone(),
-                    what: format!(
-                        "{} is recorded with scales {}/{} but configured with {}/{}",
-                        real.symbol,
-                        inst.price_scale,
-                        inst.qty_scale,
-                        cfg.scales.price,
-                        cfg.scales.qty
-                    ),
-                });
-            }
-            let meta = InstrumentMeta::from_config(config, id, &[(target, Origin::Derived)])
-                .expect("listing checked above");
-            let table_index = table.len() as u16;
-            table.push(meta);
-            slots.insert((s, i as u16), books.len());
-            books.push(DerivedBook {
-                bids: BTreeMap::new(),
-                asks: BTreeMap::new(),
-                real_valid: false,
-                published_bids: Vec::new(),
-                published_asks: Vec::new(),
-                started: false,
-                seq: 1_000_000,
-                basis_centibps: 0,
-                next_update: UnixNanos::ZERO,
-                tick: listing.tick.raw().max(1),
-                size_unit: listing.contract_value.unwrap_or(listing.lot).raw().max(1),
-                table_index,
-            });
-            real_streams.push(format!("{} ({})", stream.name, stream.source()));
-        }
-    }
+    let Plan {
+        table,
+        slots,
+        mut books,
+        real_streams,
+    } = plan(config, source, target)?;
     let Some(first) = source.streams.first() else {
         return Err(Error::Empty {
             path: out.to_owned(),
@@ -393,6 +344,92 @@ pub fn derive(
         windows: model.windows,
         leftovers,
     })
+}
+
+/// What [`derive`] will generate: the derived stream's instrument table, one book per
+/// derived instrument, and which real `(stream rank, table index)` feeds which book.
+struct Plan {
+    table: Vec<InstrumentMeta>,
+    slots: BTreeMap<(usize, u16), usize>,
+    books: Vec<DerivedBook>,
+    real_streams: Vec<String>,
+}
+
+/// Every real instrument of `source` that the configuration also lists on `target`.
+fn plan(config: &Config, source: &Recording, target: Venue) -> Result<Plan> {
+    let mut p = Plan {
+        table: Vec::new(),
+        slots: BTreeMap::new(),
+        books: Vec::new(),
+        real_streams: Vec::new(),
+    };
+    let mut derived_ids = Vec::new();
+    for (s, stream) in source.streams.iter().enumerate() {
+        for (i, inst) in stream.instruments().iter().enumerate() {
+            let Some(real) = inst
+                .listings
+                .iter()
+                .find(|l| l.venue != target && l.origin == Origin::Real)
+            else {
+                continue;
+            };
+            let Some(id) = config.instrument_by_symbol(real.venue, &real.symbol) else {
+                continue;
+            };
+            let Some(listing) = config.listing(target, id) else {
+                continue;
+            };
+            let path = || stream.files[0].path.clone();
+            let scales = config.instruments[id.index()].scales;
+            if scales != inst.scales() {
+                return Err(Error::Import {
+                    path: path(),
+                    what: format!(
+                        "{} is recorded with scales {}/{} but configured with {}/{}",
+                        real.symbol, inst.price_scale, inst.qty_scale, scales.price, scales.qty
+                    ),
+                });
+            }
+            if derived_ids.contains(&id) {
+                return Err(Error::Import {
+                    path: path(),
+                    what: format!(
+                        "{} is in more than one real stream; derive from one of them",
+                        real.symbol
+                    ),
+                });
+            }
+            derived_ids.push(id);
+            let meta = InstrumentMeta::from_config(config, id, &[(target, Origin::Derived)])
+                .expect("listing checked above");
+            let table_index = p.table.len() as u16;
+            p.table.push(meta);
+            p.slots.insert((s, i as u16), p.books.len());
+            p.books.push(DerivedBook::new(listing, table_index));
+            p.real_streams
+                .push(format!("{} ({})", stream.name, stream.source()));
+        }
+    }
+    Ok(p)
+}
+
+impl DerivedBook {
+    fn new(listing: &propbot_engine::config::Listing, table_index: u16) -> DerivedBook {
+        DerivedBook {
+            bids: BTreeMap::new(),
+            asks: BTreeMap::new(),
+            real_valid: false,
+            published_bids: Vec::new(),
+            published_asks: Vec::new(),
+            started: false,
+            seq: 1_000_000,
+            basis_centibps: 0,
+            next_update: UnixNanos::ZERO,
+            tick: listing.tick.raw().max(1),
+            size_unit: listing.contract_value.unwrap_or(listing.lot).raw().max(1),
+            table_index,
+        }
+    }
 }
 
 /// The seeded parts of the derived venue.

@@ -166,6 +166,8 @@ pub struct ReplaySummary {
     pub hold_ns: u64,
     /// Mode at the end.
     pub final_mode: Option<Mode>,
+    /// Who put the engine in HOLD last and why, when it ends in HOLD.
+    pub hold_reason: Option<String>,
     /// When the two-man resume took effect.
     pub resumed_at: Option<UnixNanos>,
     /// The engine's digest.
@@ -224,9 +226,13 @@ impl ReplaySummary {
         ));
         let hold_s = self.hold_ns as f64 / 1e9;
         out.push_str(&format!(
-            "time in HOLD:  {hold_s:.1} s of {secs:.1} s ({:.1} %); mode at end {}\n",
+            "time in HOLD:  {hold_s:.1} s of {secs:.1} s ({:.1} %); mode at end {}{}\n",
             100.0 * hold_s / secs.max(1e-9),
-            self.final_mode.map_or("?", |m| m.name())
+            self.final_mode.map_or("?", |m| m.name()),
+            self.hold_reason
+                .as_ref()
+                .map(|r| format!(" (by {r})"))
+                .unwrap_or_default()
         ));
         out.push_str(&format!(
             "wall:          {:.3} s, {:.0} events/s ({:.0} engine inputs/s)\n",
@@ -776,7 +782,11 @@ impl Driver {
         summary.fills = self.fills;
         summary.pnl = self.engine.pnl();
         summary.hold_ns = self.hold_ns;
-        summary.final_mode = Some(self.engine.control().mode);
+        let control = self.engine.control();
+        summary.final_mode = Some(control.mode);
+        if control.mode == Mode::Hold {
+            summary.hold_reason = Some(format!("{}: {}", control.hold_actor, control.hold_reason));
+        }
         summary.resumed_at = self.resumed_at;
         summary.digest = self.engine.digest_hex();
     }

@@ -106,6 +106,14 @@ fn paper_trading_on_the_real_capture_and_a_derived_venue_trades_and_reports() {
     )
     .unwrap();
 
+    // One venue alone: the engine watches but cannot trade, and says why it holds.
+    let alone = replay::replay(std::slice::from_ref(&real), &ReplayOptions::paper()).unwrap();
+    assert_eq!((alone.orders, alone.fills), (0, 0));
+    if alone.final_mode == Some(Mode::Hold) {
+        assert!(alone.hold_reason.is_some(), "{alone:?}");
+        assert!(alone.render().contains("mode at end HOLD (by "));
+    }
+
     let s = replay::replay(&[real.clone(), derived.clone()], &ReplayOptions::paper()).unwrap();
     let text = s.render();
     println!("{text}");
@@ -115,6 +123,7 @@ fn paper_trading_on_the_real_capture_and_a_derived_venue_trades_and_reports() {
     assert!(s.orders > 0 && s.fills > 0, "{s:?}");
     assert!(s.resumed_at.is_some(), "the two-man resume took effect");
     assert_eq!(s.final_mode, Some(Mode::Run));
+    assert_eq!(s.hold_reason, None);
     assert!(s.hold_ns < s.recorded_ns / 10);
     assert!(s.pnl.fees.raw() > 0);
     assert!(text.contains("binance-um real"), "{text}");
