@@ -259,6 +259,8 @@ pub struct OwnedMessage {
     pub instrument: InstrumentId,
     /// Index into the file's instrument table.
     pub table_index: u16,
+    /// Message number within its stream (the `message` column).
+    pub number: u64,
     /// Row kind of the message.
     pub kind: Kind,
     /// Flags of its last row (origin bits included).
@@ -288,6 +290,7 @@ impl Default for OwnedMessage {
             venue,
             instrument,
             table_index: 0,
+            number: 0,
             kind: Kind::Delta,
             flags: 0,
             rows: 0,
@@ -334,6 +337,7 @@ pub(crate) struct Header {
     pub venue: Venue,
     pub instrument: InstrumentId,
     pub table_index: u16,
+    pub number: u64,
     pub kind: Kind,
     pub seq_first: Option<u64>,
     pub seq_last: Option<u64>,
@@ -348,6 +352,7 @@ impl OwnedMessage {
         self.venue = h.venue;
         self.instrument = h.instrument;
         self.table_index = h.table_index;
+        self.number = h.number;
         self.kind = h.kind;
         self.rows = 0;
         self.id = h.seq_last;

@@ -565,6 +565,7 @@ impl StreamCursor {
             venue,
             instrument,
             table_index,
+            number: c.message[i],
             kind,
             seq_first: c.seq(0, i),
             seq_last: c.seq(1, i),

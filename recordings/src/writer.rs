@@ -144,6 +144,14 @@ impl RecordingWriter {
             });
         }
         let next_index = existing.iter().map(|(i, _)| i + 1).max().unwrap_or(0);
+        // A stream carried on after a restart keeps numbering its messages and keeps
+        // its receive times in order.
+        let (mut next_message, mut last_recv) = (0, 0);
+        for (_, path) in &existing {
+            let stats = crate::reader::FileInfo::open(path)?.meta.stats;
+            next_message += stats.messages;
+            last_recv = last_recv.max(stats.last_recv_ns);
+        }
         let mut meta = meta;
         meta.stream = stream;
         Ok((
@@ -153,8 +161,8 @@ impl RecordingWriter {
                 options,
                 current: None,
                 next_index,
-                next_message: 0,
-                last_recv: 0,
+                next_message,
+                last_recv,
                 closed: Vec::new(),
                 summary: WriteSummary::default(),
                 finished: false,

@@ -490,6 +490,14 @@ fn a_writer_that_dies_leaves_a_partial_file_recovered_up_to_its_last_row_group()
         read_all(&[dir.path().to_owned()]).unwrap().len(),
         7 * 17 + 1
     );
+    let recording = Recording::open(std::slice::from_ref(&files[0])).unwrap();
+    let mut reader = recording.reader(None);
+    let (_, m) = reader.next().unwrap().unwrap();
+    assert_eq!(
+        m.number,
+        7 * 17,
+        "message numbers carry on after the recovered file"
+    );
 }
 
 #[test]

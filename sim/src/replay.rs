@@ -342,7 +342,7 @@ pub fn replay(paths: &[PathBuf], options: &ReplayOptions) -> Result<ReplaySummar
         pace.wait(m.ts_recv);
         driver.deliver_market(m);
         last = m.ts_recv;
-        if driver.messages.is_multiple_of(1 << 16) {
+        if driver.messages.is_multiple_of(1 << 12) {
             progress.set(reader.rows_read());
         }
     }
