@@ -476,7 +476,27 @@ pub fn recover_dir(dir: &Path) -> Result<Vec<Leftover>> {
     for path in scan(dir)? {
         out.push(recover_or_remove(&path)?);
     }
+    remove_orphan_checkpoints(dir)?;
     Ok(out)
+}
+
+/// Checkpoints (and their staging copies) whose `.partial` file is gone: a crash right
+/// after a file was renamed complete leaves one behind. They describe nothing.
+fn remove_orphan_checkpoints(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+        let path = entry.map_err(io(dir))?.path();
+        let name = path.to_string_lossy().into_owned();
+        let partial = name
+            .strip_suffix(CHECKPOINT_SUFFIX)
+            .or_else(|| name.strip_suffix(&format!("{CHECKPOINT_SUFFIX}.tmp")));
+        if let Some(partial) = partial
+            && partial.ends_with(PARTIAL_SUFFIX)
+            && !Path::new(partial).exists()
+        {
+            std::fs::remove_file(&path).map_err(io(&path))?;
+        }
+    }
+    Ok(())
 }
 
 fn clean_up_stream(dir: &Path, stream: &str) -> Result<Vec<Leftover>> {
@@ -491,6 +511,7 @@ fn clean_up_stream(dir: &Path, stream: &str) -> Result<Vec<Leftover>> {
             out.push(recover_or_remove(&path)?);
         }
     }
+    remove_orphan_checkpoints(dir)?;
     Ok(out)
 }
 
@@ -513,6 +534,22 @@ pub fn recover_partial(partial: &Path) -> Result<Leftover> {
         partial: partial.to_owned(),
         reason,
     };
+    // A crash between writing the footer and the rename leaves a complete file.
+    if let Ok(info) = crate::reader::FileInfo::open(partial) {
+        let name = partial.to_string_lossy();
+        let complete = PathBuf::from(name.strip_suffix(PARTIAL_SUFFIX).unwrap_or(&name));
+        std::fs::rename(partial, &complete).map_err(io(partial))?;
+        let _ = std::fs::remove_file(&checkpoint);
+        if let Some(dir) = partial.parent() {
+            sync_dir(dir)?;
+        }
+        return Ok(Leftover::Recovered {
+            partial: partial.to_owned(),
+            recovered: complete,
+            rows: info.rows,
+            lost_bytes: 0,
+        });
+    }
     let mut bytes = Vec::new();
     match File::open(&checkpoint) {
         Ok(mut f) => {

@@ -51,19 +51,35 @@ fn after_kill_9_mid_write_completed_files_read_and_the_partial_ones_are_recovere
         .stdout(Stdio::null())
         .spawn()
         .expect("spawn the recordings example");
+    // Freeze the writer, look, and kill it only where each stream has a file in
+    // progress with at least one complete row group (otherwise let it run on).
+    let pid = child.id().to_string();
+    let signal = |name: &str| {
+        let status = Command::new("kill")
+            .args([name, &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {name} failed");
+    };
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let complete = files_with(&out, ".parquet").len();
-        let checkpoints = files_with(&out, ".checkpoint").len();
-        if complete >= 4 && checkpoints == 2 {
-            break;
-        }
+        std::thread::sleep(Duration::from_millis(20));
         assert!(
             child.try_wait().unwrap().is_none(),
             "the writer exited before it could be killed"
         );
         assert!(Instant::now() < deadline, "the writer made no progress");
-        std::thread::sleep(Duration::from_millis(10));
+        signal("-STOP");
+        let partials = files_with(&out, ".parquet.partial");
+        let ready = files_with(&out, ".parquet").len() >= 4
+            && partials.len() == 2
+            && partials
+                .iter()
+                .all(|p| PathBuf::from(format!("{}.checkpoint", p.display())).is_file());
+        if ready {
+            break;
+        }
+        signal("-CONT");
     }
     child.kill().unwrap(); // SIGKILL: no destructor, no footer, no rename.
     child.wait().unwrap();

@@ -769,3 +769,34 @@ fn bad_files_are_typed_errors_naming_the_file_and_position() {
     }
     assert!(errors >= 5, "only {errors} of 7 damaged files were noticed");
 }
+
+#[test]
+fn a_crash_between_footer_and_rename_or_after_the_rename_is_cleaned_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = message(
+        0,
+        Venue::Binance,
+        Body::Snapshot {
+            last: 1,
+            bids: &[],
+            asks: &[],
+        },
+    );
+    let complete = write(dir.path(), "late", WriterOptions::default(), &[m]).remove(0);
+    // Footer written and synced, rename not done.
+    let partial = PathBuf::from(format!("{}.partial", complete.display()));
+    std::fs::rename(&complete, &partial).unwrap();
+    // Renamed complete, its checkpoint not yet removed (of another file).
+    let orphan = dir.path().join("late-00007.parquet.partial.checkpoint");
+    std::fs::write(&orphan, b"PBCKPT01").unwrap();
+    let leftovers = writer::recover_dir(dir.path()).unwrap();
+    assert!(
+        matches!(
+            leftovers.as_slice(),
+            [Leftover::Recovered { recovered, rows: 1, lost_bytes: 0, .. }] if *recovered == complete
+        ),
+        "{leftovers:?}"
+    );
+    assert!(!orphan.exists());
+    assert_eq!(read_all(&[dir.path().to_owned()]).unwrap().len(), 1);
+}
