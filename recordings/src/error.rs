@@ -86,6 +86,23 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A row group's bytes differ from the CRC32 recorded when the file was written:
+    /// the file was damaged after it was written (disk, copy, edit).
+    #[error(
+        "{}: damaged: bytes {start}..{end} (row group {row_group}) do not match the CRC32 \
+         recorded when the file was written",
+        path.display()
+    )]
+    Checksum {
+        /// The file.
+        path: PathBuf,
+        /// Index of the checksummed range (one per row group).
+        row_group: usize,
+        /// First byte of the range.
+        start: u64,
+        /// End of the range (exclusive).
+        end: u64,
+    },
     /// A row breaks the format's rules (unknown code, a message without its end,
     /// receive time going backwards). `row` is 0-based within the file.
     #[error("{}: row {row}: {what}", path.display())]

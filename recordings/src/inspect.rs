@@ -32,6 +32,7 @@ pub struct Counts {
 
 /// Scans `info`'s file for [`Counts`] (reads four columns only).
 pub fn count(info: &FileInfo) -> Result<Counts> {
+    crate::reader::verify_checksums(info)?;
     let path = &info.path;
     let file = File::open(path).map_err(io(path))?;
     let builder =

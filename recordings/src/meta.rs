@@ -46,6 +46,15 @@ pub mod key {
     /// `"true"` in a file rebuilt from a crashed `.partial` up to its last complete row
     /// group.
     pub const RECOVERED: &str = "propbot.recovered";
+    /// CRC32 of the file's bytes, row group by row group (JSON list of
+    /// `[start, end, crc32]`, byte ranges tiling the file from offset 0 to the footer):
+    /// readers check them before decoding, so damage is an error, not garbage.
+    pub const CRC32: &str = "propbot.crc32";
+    /// Where each column chunk of each row group was written (JSON: per row group, per
+    /// column `[dictionary page offset or -1, data page offset, compressed bytes,
+    /// values, uncompressed bytes]`): readers compare it with the footer, so a damaged
+    /// footer is refused before any page is read.
+    pub const LAYOUT: &str = "propbot.layout";
 }
 
 /// Where a venue's rows come from.
@@ -195,6 +204,10 @@ pub struct RecordingMeta {
     pub stats: FileStats,
     /// Rebuilt from a crashed `.partial` file.
     pub recovered: bool,
+    /// `[start, end, crc32]` of the file's bytes per row group (empty when not recorded).
+    pub checksums: Vec<[u64; 3]>,
+    /// Column chunk placement per row group, as written (empty when not recorded).
+    pub layout: Vec<Vec<[i64; 5]>>,
 }
 
 /// Counts and time span of one file.
@@ -228,6 +241,8 @@ impl RecordingMeta {
             derivation: None,
             stats: FileStats::default(),
             recovered: false,
+            checksums: Vec::new(),
+            layout: Vec::new(),
         }
     }
 
@@ -271,13 +286,27 @@ impl RecordingMeta {
         kv
     }
 
-    /// The count entries, written when a file closes (or at a recovery checkpoint).
-    pub fn stats_key_values(stats: &FileStats, recovered: bool) -> Vec<KeyValue> {
+    /// The count and checksum entries, written when a file closes (or at a recovery
+    /// checkpoint).
+    pub fn stats_key_values(
+        stats: &FileStats,
+        recovered: bool,
+        checksums: &[[u64; 3]],
+        layout: &[Vec<[i64; 5]>],
+    ) -> Vec<KeyValue> {
         let mut kv = vec![
             KeyValue::new(key::ROWS.into(), stats.rows.to_string()),
             KeyValue::new(key::MESSAGES.into(), stats.messages.to_string()),
             KeyValue::new(key::FIRST_RECV_NS.into(), stats.first_recv_ns.to_string()),
             KeyValue::new(key::LAST_RECV_NS.into(), stats.last_recv_ns.to_string()),
+            KeyValue::new(
+                key::CRC32.into(),
+                serde_json::to_string(checksums).expect("numbers serialise"),
+            ),
+            KeyValue::new(
+                key::LAYOUT.into(),
+                serde_json::to_string(layout).expect("numbers serialise"),
+            ),
         ];
         if recovered {
             kv.push(KeyValue::new(key::RECOVERED.into(), "true".to_owned()));
@@ -357,7 +386,25 @@ impl RecordingMeta {
                 last_recv_ns: number(key::LAST_RECV_NS)?,
             },
             recovered: map.get(key::RECOVERED).is_some_and(|v| *v == "true"),
+            checksums: json_or_empty(path, &map, key::CRC32)?,
+            layout: json_or_empty(path, &map, key::LAYOUT)?,
         })
+    }
+}
+
+/// A JSON value of the metadata, or its default when the key is absent.
+fn json_or_empty<T: serde::de::DeserializeOwned + Default>(
+    path: &Path,
+    map: &BTreeMap<&str, &str>,
+    k: &'static str,
+) -> Result<T> {
+    match map.get(k) {
+        None => Ok(T::default()),
+        Some(text) => serde_json::from_str(text).map_err(|e| Error::Metadata {
+            path: path.to_owned(),
+            key: k,
+            detail: e.to_string(),
+        }),
     }
 }
 
@@ -404,9 +451,16 @@ mod tests {
             first_recv_ns: 5,
             last_recv_ns: 9,
         };
-        kv.extend(RecordingMeta::stats_key_values(&stats, false));
+        kv.extend(RecordingMeta::stats_key_values(
+            &stats,
+            false,
+            &[[0, 10, 7]],
+            &[vec![[-1, 4, 6, 1, 6]]],
+        ));
         let back = RecordingMeta::from_key_values(Path::new("x"), Some(&kv)).unwrap();
         assert_eq!(back.stats, stats);
+        assert_eq!(back.checksums, [[0, 10, 7]]);
+        assert_eq!(back.layout, [vec![[-1, 4, 6, 1, 6]]]);
         assert_eq!(back.instruments, m.instruments);
         assert_eq!(back.derivation, m.derivation);
         assert_eq!(back.venues()[&Venue::Okx], Origin::Derived);

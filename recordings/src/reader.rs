@@ -19,6 +19,7 @@ use arrow_array::{
 };
 use arrow_buffer::{NullBuffer, ScalarBuffer};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::file::metadata::ParquetMetaData;
 use propbot_engine::model::{InstrumentId, Level, Price, Qty, Venue};
 use propbot_engine::time::UnixNanos;
 use std::cmp::Reverse;
@@ -74,6 +75,20 @@ fn open_builder(path: &Path) -> Result<(FileInfo, ParquetRecordBatchReaderBuilde
     let parquet = builder.metadata().clone();
     let file_meta = parquet.file_metadata();
     let meta = RecordingMeta::from_key_values(path, file_meta.key_value_metadata())?;
+    // Column chunks lie before the footer, inside the checksummed bytes when there are.
+    let data_end = meta
+        .checksums
+        .last()
+        .map_or(bytes.saturating_sub(8), |c| c[1]);
+    check_layout(path, data_end, &parquet)?;
+    if !meta.layout.is_empty() && crate::writer::layout_of(parquet.row_groups()) != meta.layout {
+        return Err(Error::Schema {
+            path: path.to_owned(),
+            detail: "damaged footer: its column chunks differ from the layout recorded when \
+                     the file was written"
+                .into(),
+        });
+    }
     check_schema(path, builder.schema())?;
     let info = FileInfo {
         path: path.to_owned(),
@@ -84,6 +99,85 @@ fn open_builder(path: &Path) -> Result<(FileInfo, ParquetRecordBatchReaderBuilde
         created_by: file_meta.created_by().map(str::to_owned),
     };
     Ok((info, builder))
+}
+
+/// Checks the CRC32 recorded for every row group's bytes (`propbot.crc32`) by reading
+/// the file once, sequentially, before any page is decoded: a damaged file is an error
+/// naming the byte range instead of garbage rows (or a decoder tripping over it).
+pub fn verify_checksums(info: &FileInfo) -> Result<()> {
+    let path = &info.path;
+    let sums = &info.meta.checksums;
+    let mut next = 0;
+    for (g, [start, end, _]) in sums.iter().enumerate() {
+        if *start != next || end <= start || *end > info.bytes {
+            return Err(Error::Metadata {
+                path: path.clone(),
+                key: crate::meta::key::CRC32,
+                detail: format!("range {g} ({start}..{end}) does not follow on inside the file"),
+            });
+        }
+        next = *end;
+    }
+    let mut file = File::open(path).map_err(io(path))?;
+    let mut buffer = vec![0u8; 1 << 16];
+    for (g, [start, end, crc]) in sums.iter().enumerate() {
+        let mut hasher = crc32fast::Hasher::new();
+        let mut left = end - start;
+        while left > 0 {
+            let n = (left as usize).min(buffer.len());
+            std::io::Read::read_exact(&mut file, &mut buffer[..n]).map_err(io(path))?;
+            hasher.update(&buffer[..n]);
+            left -= n as u64;
+        }
+        if u64::from(hasher.finalize()) != *crc {
+            return Err(Error::Checksum {
+                path: path.clone(),
+                row_group: g,
+                start: *start,
+                end: *end,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The footer's row groups and column chunks must lie inside the file: the Parquet
+/// reader trusts them (and asserts on some), so a damaged footer is refused here.
+fn check_layout(path: &Path, data_end: u64, parquet: &ParquetMetaData) -> Result<()> {
+    let bad = |what: String| Error::Schema {
+        path: path.to_owned(),
+        detail: format!("damaged footer: {what}"),
+    };
+    let mut rows = 0i64;
+    for (g, rg) in parquet.row_groups().iter().enumerate() {
+        if rg.num_rows() < 0 || rg.num_columns() != schema::COLUMNS {
+            return Err(bad(format!("row group {g} is malformed")));
+        }
+        rows = rows.saturating_add(rg.num_rows());
+        for (c, column) in rg.columns().iter().enumerate() {
+            let start = column
+                .dictionary_page_offset()
+                .unwrap_or(column.data_page_offset());
+            let len = column.compressed_size();
+            let inside = start >= 4
+                && len >= 0
+                && column.data_page_offset() >= start
+                && column.num_values() >= 0
+                && (start as u64).saturating_add(len as u64) <= data_end;
+            if !inside {
+                return Err(bad(format!(
+                    "column {c} of row group {g} points outside the data ({start}+{len}, data ends at {data_end})"
+                )));
+            }
+        }
+    }
+    if rows != parquet.file_metadata().num_rows() {
+        return Err(bad(format!(
+            "row groups hold {rows} rows, the footer says {}",
+            parquet.file_metadata().num_rows()
+        )));
+    }
+    Ok(())
 }
 
 fn check_schema(path: &Path, found: &arrow_schema::Schema) -> Result<()> {
@@ -430,7 +524,8 @@ impl StreamCursor {
             };
             let path = info.path.clone();
             self.next_file += 1;
-            let (_, builder) = open_builder(&path)?;
+            let (info, builder) = open_builder(&path)?;
+            verify_checksums(&info)?;
             let reader = builder
                 .with_batch_size(BATCH_ROWS)
                 .build()

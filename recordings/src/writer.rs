@@ -535,7 +535,9 @@ pub fn recover_partial(partial: &Path) -> Result<Leftover> {
         reason,
     };
     // A crash between writing the footer and the rename leaves a complete file.
-    if let Ok(info) = crate::reader::FileInfo::open(partial) {
+    if let Ok(info) = crate::reader::FileInfo::open(partial)
+        && crate::reader::verify_checksums(&info).is_ok()
+    {
         let name = partial.to_string_lossy();
         let complete = PathBuf::from(name.strip_suffix(PARTIAL_SUFFIX).unwrap_or(&name));
         std::fs::rename(partial, &complete).map_err(io(partial))?;
@@ -591,8 +593,11 @@ pub fn recover_partial(partial: &Path) -> Result<Leftover> {
         out.write_all(footer).map_err(io(&staging))?;
         out.sync_all().map_err(io(&staging))?;
     }
-    // The rebuilt file must open as a recording before it replaces anything.
-    if let Err(e) = crate::reader::FileInfo::open(&staging) {
+    // The rebuilt file must open as a recording, with intact bytes, before it replaces
+    // anything.
+    if let Err(e) =
+        crate::reader::FileInfo::open(&staging).and_then(|i| crate::reader::verify_checksums(&i))
+    {
         let _ = std::fs::remove_file(&staging);
         return Ok(unrecoverable(format!(
             "the rebuilt file does not open: {e}"
@@ -769,8 +774,12 @@ struct FileWriter {
     final_path: PathBuf,
     partial_path: PathBuf,
     checkpoint_path: PathBuf,
-    writer: Option<ArrowWriter<File>>,
+    writer: Option<ArrowWriter<Crc32Writer>>,
     columns: Columns,
+    /// `[start, end, crc32]` of every flushed row group's bytes.
+    checksums: Vec<[u64; 3]>,
+    /// Where the next row group's bytes start.
+    group_start: u64,
     layout: Layout,
     /// Whether row groups are synced and checkpointed for recovery.
     checkpoints: bool,
@@ -803,6 +812,10 @@ impl FileWriter {
         let options = ArrowWriterOptions::new()
             .with_properties(properties.clone())
             .with_skip_arrow_metadata(true);
+        let file = Crc32Writer {
+            inner: file,
+            hasher: crc32fast::Hasher::new(),
+        };
         let writer = ArrowWriter::try_new_with_options(file, schema::arrow_schema(), options)
             .map_err(|source| Error::Write {
                 path: partial_path.clone(),
@@ -816,6 +829,8 @@ impl FileWriter {
             checkpoint_path,
             writer: Some(writer),
             columns,
+            checksums: Vec::new(),
+            group_start: 0,
             layout: layout.clone(),
             checkpoints,
             properties,
@@ -881,24 +896,38 @@ impl FileWriter {
             })
     }
 
-    /// Ends the row group, syncs the data and stores a checkpoint for recovery.
-    fn end_row_group(&mut self) -> Result<()> {
+    /// Ends the row group and records the CRC32 of its bytes.
+    fn flush_row_group(&mut self) -> Result<()> {
         self.write_batch()?;
         let path = self.partial_path.clone();
-        let write_error = |source| Error::Write {
+        let writer = self.writer.as_mut().expect("open");
+        writer.flush().map_err(|source| Error::Write {
             path: path.clone(),
             source,
-        };
-        let writer = self.writer.as_mut().expect("open");
-        writer.flush().map_err(write_error)?;
+        })?;
+        // Every byte so far has reached the checksumming writer.
+        writer.sync().map_err(io(&path))?;
         self.rows_in_group = 0;
+        let end = writer.bytes_written() as u64;
+        let crc = writer.inner_mut().take_crc();
+        if end > self.group_start {
+            self.checksums.push([self.group_start, end, u64::from(crc)]);
+            self.group_start = end;
+        }
+        Ok(())
+    }
+
+    /// Ends the row group, syncs the data and stores a checkpoint for recovery.
+    fn end_row_group(&mut self) -> Result<()> {
+        self.flush_row_group()?;
         if !self.checkpoints {
             return Ok(());
         }
-        writer.sync().map_err(io(&path))?;
-        writer.inner().sync_data().map_err(io(&path))?;
+        let path = self.partial_path.clone();
+        let writer = self.writer.as_mut().expect("open");
+        writer.inner().inner.sync_data().map_err(io(&path))?;
         self.group_stats = self.stats;
-        let data_end = writer.bytes_written() as u64;
+        let data_end = self.group_start;
         let footer = self.checkpoint_footer()?;
         let mut bytes = Vec::with_capacity(24 + footer.len());
         bytes.extend_from_slice(CHECKPOINT_MAGIC);
@@ -935,7 +964,12 @@ impl FileWriter {
             .key_value_metadata()
             .cloned()
             .unwrap_or_default();
-        kv.extend(RecordingMeta::stats_key_values(&self.group_stats, true));
+        kv.extend(RecordingMeta::stats_key_values(
+            &self.group_stats,
+            true,
+            &self.checksums,
+            &layout_of(writer.flushed_row_groups()),
+        ));
         let file_metadata = FileMetaData::new(
             self.properties.writer_version().as_num(),
             self.group_stats.rows as i64,
@@ -960,17 +994,21 @@ impl FileWriter {
 
     /// Writes the footer, syncs, renames to `target`. Returns the stats and the size.
     fn close(mut self, target: &Path) -> Result<(FileStats, u64)> {
-        self.write_batch()?;
+        self.flush_row_group()?;
         let path = self.partial_path.clone();
         let mut writer = self.writer.take().expect("open");
-        for kv in RecordingMeta::stats_key_values(&self.stats, false) {
+        let layout = layout_of(writer.flushed_row_groups());
+        for kv in RecordingMeta::stats_key_values(&self.stats, false, &self.checksums, &layout) {
             writer.append_key_value_metadata(kv);
         }
         // `into_inner` flushes the last row group and writes the footer.
-        let file = writer.into_inner().map_err(|source| Error::Write {
-            path: path.clone(),
-            source,
-        })?;
+        let file = writer
+            .into_inner()
+            .map_err(|source| Error::Write {
+                path: path.clone(),
+                source,
+            })?
+            .inner;
         file.sync_all().map_err(io(&path))?;
         let bytes = file.metadata().map_err(io(&path))?.len();
         drop(file);
@@ -993,5 +1031,53 @@ impl FileWriter {
         drop(self.writer.take());
         let _ = std::fs::remove_file(&self.partial_path);
         let _ = std::fs::remove_file(&self.checkpoint_path);
+    }
+}
+
+/// Where each column chunk of each row group went, for `propbot.layout`.
+pub(crate) fn layout_of(
+    row_groups: &[parquet::file::metadata::RowGroupMetaData],
+) -> Vec<Vec<[i64; 5]>> {
+    row_groups
+        .iter()
+        .map(|rg| {
+            rg.columns()
+                .iter()
+                .map(|c| {
+                    [
+                        c.dictionary_page_offset().unwrap_or(-1),
+                        c.data_page_offset(),
+                        c.compressed_size(),
+                        c.num_values(),
+                        c.uncompressed_size(),
+                    ]
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The file under the Parquet writer, checksumming every byte written to it.
+struct Crc32Writer {
+    inner: File,
+    hasher: crc32fast::Hasher,
+}
+
+impl Crc32Writer {
+    /// The CRC32 of the bytes since the last call.
+    fn take_crc(&mut self) -> u32 {
+        std::mem::take(&mut self.hasher).finalize()
+    }
+}
+
+impl Write for Crc32Writer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
