@@ -1,4 +1,4 @@
-//! `propbot`: serve, ctl, scenario, bench-api. Errors are reported here, with
+//! `propbot`: serve, ctl, scenario, recordings, replay, bench-api. Errors are reported here, with
 //! `anyhow`, and nowhere else.
 
 use anyhow::Context;
@@ -31,6 +31,20 @@ enum Command {
     #[command(disable_help_flag = true)]
     Scenario {
         /// Arguments for the scenario runner.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Import, generate, inspect and recover Parquet recordings.
+    #[command(disable_help_flag = true)]
+    Recordings {
+        /// Arguments for the recordings tool.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Paper-trade a recording through the engine against simulated venues.
+    #[command(disable_help_flag = true)]
+    Replay {
+        /// Arguments for the replay driver.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -80,6 +94,8 @@ fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Scenario { args } => propbot_sim::cli::run(&args),
+        Command::Recordings { args } => propbot_recordings::cli::run(&args),
+        Command::Replay { args } => propbot_sim::replay::cli_run(&args),
         Command::Serve(args) => report(serve(args)),
         Command::Ctl(args) => report(runtime().block_on(propbot_server::ctl::run(args))),
         Command::BenchApi(args) => report(runtime().block_on(propbot_server::bench::run(args))),

@@ -20,6 +20,7 @@ pub mod checkers;
 pub mod cli;
 pub mod disk;
 pub mod lease;
+pub mod replay;
 pub mod runner;
 pub mod scenario;
 pub mod venue;
