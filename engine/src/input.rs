@@ -378,6 +378,14 @@ pub enum LeaseEvent {
     },
     /// The lease is gone (expired, revoked or taken by another instance).
     Lost,
+    /// The driver's clock stepped back by `by_ns` (an NTP step, a corrected skew),
+    /// detected against a monotonic clock. Lease times taken before the step are
+    /// `by_ns` later on the clock than they really are, so the lease is shortened by
+    /// as much: a step back must never stretch a lease beyond the lease service's.
+    ClockSteppedBack {
+        /// Size of the step, ns.
+        by_ns: u64,
+    },
 }
 
 /// A venue's view of our account, for reconciliation.

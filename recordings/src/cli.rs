@@ -16,10 +16,11 @@ const USAGE: &str = "usage: propbot recordings <command> …
   import CAPTURE --out DIR [--format F] [--instruments FILE] [--snapshots FILE] [--name NAME]
          turn a real capture into a recording (F: hftbacktest, cryptofeed-binance,
          cryptofeed-okx, tickvault; guessed from the file name when omitted)
-  synth --seed N --duration D --out DIR [--update-ms LO-HI]
+  synth --seed N --duration D --out DIR [--update-ms LO-HI] [--windows-every-ms M]
          a synthetic two-venue recording (D like 90s, 10m, 2h, 1d)
-  synth --seed N --from PATH… --out DIR [--venue okx-swap] [--duration D]
+  synth --seed N --from PATH… --out DIR [--venue okx-swap] [--duration D] [--windows-every-ms M]
          derive the other venue from one real venue's recording
+         (M: mean time between arbitrage windows, ms; 0 = none)
   inspect PATH…
          schema, metadata, time span and counts of recording files or directories
   recover DIR
@@ -60,6 +61,7 @@ struct Args {
     from: Vec<PathBuf>,
     venue: Option<Venue>,
     update_ms: Option<(u64, u64)>,
+    windows_every_ms: Option<u64>,
     quiet: bool,
     row_group_rows: Option<usize>,
     roll_rows: Option<u64>,
@@ -138,6 +140,10 @@ fn parse(args: &[String]) -> Result<Args, String> {
                     number("--update-ms", lo.into())?,
                     number("--update-ms", hi.into())?,
                 ));
+            }
+            "--windows-every-ms" => {
+                a.windows_every_ms =
+                    Some(number("--windows-every-ms", value("--windows-every-ms")?)?)
             }
             "--quiet" | "-q" => a.quiet = true,
             "--row-group-rows" => {
@@ -298,6 +304,9 @@ fn run_synth(a: &Args) -> Result<(), Error> {
         if let Some(u) = a.update_ms {
             options.params.update_ms = u;
         }
+        if let Some(m) = a.windows_every_ms {
+            options.params.arbitrage_every_ms = m;
+        }
         let progress = Progress::new(duration_ns / NANOS_PER_MILLI, "ms simulated", a.quiet);
         generate::synthesize(&config, &options, out, &writer, &progress)?
     } else {
@@ -305,7 +314,12 @@ fn run_synth(a: &Args) -> Result<(), Error> {
         let options = DeriveOptions {
             seed,
             venue: a.venue.unwrap_or(Venue::Okx),
-            params: generate::DeriveParams::default(),
+            params: generate::DeriveParams {
+                arbitrage_every_ms: a
+                    .windows_every_ms
+                    .unwrap_or(generate::DeriveParams::default().arbitrage_every_ms),
+                ..generate::DeriveParams::default()
+            },
             duration_ns: a.duration_ns.unwrap_or(0),
         };
         let progress = Progress::new(1_000, "‰ of the source", a.quiet);

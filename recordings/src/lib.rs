@@ -20,7 +20,9 @@ pub mod progress;
 pub mod reader;
 pub mod rng;
 pub mod schema;
+pub mod source;
 pub mod synth;
+pub mod tape;
 pub mod writer;
 
 pub use error::{Error, Result};

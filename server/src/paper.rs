@@ -22,10 +22,13 @@ use propbot_engine::config::Config;
 use propbot_engine::input::{ExecutionKind, ReconSnapshot, VenueEvent, VenueEventKind};
 use propbot_engine::model::{InstrumentId, Qty, TradeId, Venue};
 use propbot_engine::time::{NANOS_PER_MILLI, NANOS_PER_SECOND, UnixNanos};
+use propbot_recordings::source::MarketSource;
+use propbot_recordings::tape::{RecordedMarket, Tape};
 use propbot_sim::market::{MarketParams, MarketUpdate, SyntheticMarket};
 use propbot_sim::rng::{Seeds, SimRng};
 use propbot_sim::venue::{InstanceId, Request, Response, Routed, SimVenue, VenueParams};
 use std::collections::BinaryHeap;
+use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -59,8 +62,11 @@ pub struct PaperOptions {
     pub pace: Pace,
     /// Simulated one-way venue latency range, ms.
     pub latency_ms: (u64, u64),
-    /// Market model.
+    /// Market model (the synthetic source).
     pub market: MarketParams,
+    /// A recorded market (`--source recording`): played instead of the model, looping
+    /// at its end.
+    pub tape: Option<Arc<Tape>>,
 }
 
 impl Default for PaperOptions {
@@ -70,6 +76,7 @@ impl Default for PaperOptions {
             pace: Pace::Speed(1.0),
             latency_ms: (2, 8),
             market: MarketParams::default(),
+            tape: None,
         }
     }
 }
@@ -122,7 +129,7 @@ impl Ord for Due {
 
 /// The paper world's state.
 pub struct PaperWorld {
-    market: SyntheticMarket,
+    market: MarketSource,
     venues: Vec<SimVenue>,
     latency: SimRng,
     options: PaperOptions,
@@ -136,6 +143,7 @@ pub struct PaperWorld {
     next_clock_sample: UnixNanos,
     /// Market updates sent to the engine.
     pub updates_sent: u64,
+    loops_logged: u64,
 }
 
 impl PaperWorld {
@@ -154,15 +162,25 @@ impl PaperWorld {
             .first()
             .copied()
             .unwrap_or(InstrumentId(0));
-        let market = SyntheticMarket::new(
-            config,
-            instrument,
-            options.market.clone(),
-            // Each start (lease epoch) continues with a fresh path of the same seed, so a
+        let market = match &options.tape {
+            // Each start (lease epoch) plays the tape from another seeded point, so a
             // restarted paper session does not replay the market it already traded.
-            seeds.stream("market", u64::from(epoch)),
-            now,
-        );
+            Some(tape) => {
+                let skip = seeds
+                    .stream("recording", u64::from(epoch))
+                    .range(0, tape.span_ns());
+                MarketSource::Recorded(RecordedMarket::new(Arc::clone(tape), now, skip))
+            }
+            None => MarketSource::Synthetic(SyntheticMarket::new(
+                config,
+                instrument,
+                options.market.clone(),
+                // Each start (lease epoch) continues with a fresh path of the same seed, so
+                // a restarted paper session does not replay the market it already traded.
+                seeds.stream("market", u64::from(epoch)),
+                now,
+            )),
+        };
         let venues = Venue::ALL
             .iter()
             .map(|&v| {
@@ -188,6 +206,7 @@ impl PaperWorld {
             next_venue_tick: now,
             next_clock_sample: now,
             updates_sent: 0,
+            loops_logged: 0,
         }
     }
 
@@ -268,6 +287,15 @@ impl PaperWorld {
                 break;
             }
             let (_, mut update) = self.market.advance();
+            if let MarketSource::Recorded(m) = &self.market
+                && m.loops > self.loops_logged
+            {
+                self.loops_logged = m.loops;
+                tracing::info!(
+                    "the recording ran out: playing it again from its start (loop {})",
+                    m.loops
+                );
+            }
             restamp(&mut update, now);
             let venue = update.venue();
             let routed = self.venue_mut(venue).on_market(now, &update);

@@ -224,17 +224,11 @@ struct Prepared {
     recovered: RecoveredState,
     epoch: u32,
     now: propbot_engine::UnixNanos,
+    tape: Option<Arc<propbot_recordings::tape::Tape>>,
 }
 
 /// Lease → journal (chain verified) → config → secrets → recovery → new epoch.
 fn prepare(options: &ServeOptions) -> Result<Prepared, StartError> {
-    if let Source::Recording(paths) = &options.source {
-        return Err(StartError::Source(format!(
-            "--source recording ({} file(s)) is not available yet: the recordings reader \
-             (propbot-recordings, Parquet replay) has not landed. Use --source sim for now.",
-            paths.len()
-        )));
-    }
     std::fs::create_dir_all(&options.data_dir).map_err(|source| StartError::Io {
         path: options.data_dir.display().to_string(),
         source,
@@ -244,6 +238,15 @@ fn prepare(options: &ServeOptions) -> Result<Prepared, StartError> {
     let mut journal = Journal::open(&journal_path)?;
     let records = journal.records()?;
     let mut chosen = choose_config(options, &journal_path)?;
+    // A recording is read (and checked against the config) before anything is
+    // committed, so a bad file stops the start with its own message.
+    let tape = match &options.source {
+        Source::Sim => None,
+        Source::Recording(paths) => Some(Arc::new(
+            propbot_recordings::tape::Tape::load(paths, &chosen.config)
+                .map_err(|e| StartError::Source(format!("--source recording: {e}")))?,
+        )),
+    };
     let secrets_path = options
         .secrets_file
         .clone()
@@ -271,6 +274,7 @@ fn prepare(options: &ServeOptions) -> Result<Prepared, StartError> {
         recovered,
         epoch,
         now,
+        tape,
     })
 }
 
@@ -324,7 +328,19 @@ impl Service {
         let access = AccessMode::for_deployment(profile, options.listen);
         let context = ViewContext {
             profile,
-            source: format!("sim (seed {})", options.paper.seed),
+            source: match &p.tape {
+                None => format!("sim (seed {})", options.paper.seed),
+                Some(t) => format!(
+                    "recording {} ({} events, {:.0} s, looping)",
+                    t.paths
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    t.events(),
+                    t.span_ns() as f64 / 1e9
+                ),
+            },
             data_dir: options.data_dir.display().to_string(),
             started_at: p.now,
             access: access.name(),
@@ -343,7 +359,9 @@ impl Service {
             current_yaml: p.chosen.yaml,
             context,
         })?;
-        let world = PaperWorld::new(&config, options.paper.clone(), p.epoch, base, wall_clock());
+        let mut paper_options = options.paper.clone();
+        paper_options.tape = p.tape.clone();
+        let world = PaperWorld::new(&config, paper_options, p.epoch, base, wall_clock());
         let paper = tokio::spawn(world.run(events_tx.clone(), venues_rx));
         // The API serves only once the engine has published its first status.
         if tokio::time::timeout(Duration::from_secs(30), snap_rx.changed())

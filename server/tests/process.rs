@@ -500,6 +500,65 @@ fn ctl_status_components_pause_resume_export_log() {
 }
 
 #[test]
+fn serve_trades_on_a_recording_after_the_two_man_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("rec");
+    let out = Command::new(BIN)
+        .args([
+            "recordings",
+            "synth",
+            "--seed",
+            "5",
+            "--duration",
+            "40s",
+            "-q",
+        ])
+        .args(["--windows-every-ms", "3000", "--out"])
+        .arg(&rec)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    write_secrets(&data.join("secrets.json"));
+    let c = http();
+    let rec_arg = rec.display().to_string();
+    let mut server = spawn(&data, 0, &["--source", "recording", &rec_arg]);
+    server.wait_healthy(&c);
+    let state = server.get(&c, "/api/ui/state");
+    let source = state["source"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        source.starts_with("recording ") && source.contains(&rec_arg),
+        "{state}"
+    );
+    // The books come from the recording: the resume blockers clear and it trades.
+    server.resume(&c);
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let h = server.get(&c, "/api/health");
+        let events = h["engine"]["events"].as_u64().unwrap_or(0);
+        let orders = server.get(&c, "/api/ui/execution");
+        let sent = orders["orders"].as_array().map_or(0, |o| o.len());
+        if events > 1_000 && sent > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "no trading on the recording: events {events}, orders {orders}, overview {}, \
+             opportunities {}",
+            server.get(&c, "/api/ui/status/overview"),
+            server.get(&c, "/api/opportunities")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(server.sigterm().success());
+}
+
+#[test]
 fn start_up_refusals_are_clear() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(BIN)
@@ -510,7 +569,7 @@ fn start_up_refusals_are_clear() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("recordings reader") && err.contains("--source sim"),
+        err.contains("--source recording") && err.contains("a.parquet"),
         "{err}"
     );
     let secrets = dir.path().join("secrets.json");

@@ -14,7 +14,10 @@ use std::path::{Path, PathBuf};
 
 const USAGE: &str =
     "usage: propbot scenario run [PATH…] [--seeds N] [--seed S] [--json FILE] [--threads T]
+                             [--recording DIR…]
   PATH        scenario files or directories (default: scenarios/)
+  --recording DIR  drive the market of every scenario from this recording (files or
+              directories; repeat for more, e.g. a real venue and a derived one)
   --seeds N   run seeds 0..N of every scenario (default: each scenario's `seeds`)
   --seed S    replay one seed with a step trace
   --json FILE write every summary and failure as JSON
@@ -28,6 +31,7 @@ struct Args {
     json: Option<PathBuf>,
     threads: usize,
     full_trace: bool,
+    recording: Vec<PathBuf>,
 }
 
 fn parse(args: &[String]) -> Result<Args, String> {
@@ -44,6 +48,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
         json: None,
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         full_trace: false,
+        recording: Vec::new(),
     };
     while let Some(arg) = it.next() {
         let mut value = |name: &str| {
@@ -73,6 +78,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
                     .map_err(|_| "--threads needs a number".to_owned())?
             }
             "--full-trace" => a.full_trace = true,
+            "--recording" => a.recording.push(PathBuf::from(value("--recording")?)),
             "-h" | "--help" => return Err(USAGE.to_owned()),
             flag if flag.starts_with("--") => return Err(format!("unknown flag {flag}\n{USAGE}")),
             path => a.paths.push(PathBuf::from(path)),
@@ -126,7 +132,13 @@ pub fn run(args: &[String]) -> i32 {
     };
     let mut scenarios = Vec::new();
     for f in &files {
-        match Scenario::load(f) {
+        let loaded = Scenario::load(f).and_then(|mut s| {
+            if !a.recording.is_empty() {
+                s.use_recording(&f.display().to_string(), a.recording.clone())?;
+            }
+            Ok(s)
+        });
+        match loaded {
             Ok(s) => scenarios.push((f.clone(), s)),
             Err(e) => {
                 eprintln!("propbot scenario: {e}");
@@ -135,7 +147,22 @@ pub fn run(args: &[String]) -> i32 {
         }
     }
     if let Some(seed) = a.seed {
-        return replay(&scenarios, seed, a.full_trace);
+        return replay(&scenarios, seed, a.full_trace, &a.recording);
+    }
+    for (_, s) in &scenarios {
+        if let Some(t) = &s.tape {
+            eprintln!(
+                "{}: market from the recording {} ({} events, {:.1} s with both venues)",
+                s.name,
+                t.paths
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                t.events(),
+                t.span_ns() as f64 / 1e9
+            );
+        }
     }
     let mut summaries = Vec::new();
     let mut failed = false;
@@ -155,7 +182,7 @@ pub fn run(args: &[String]) -> i32 {
         );
         for r in results.iter().filter(|r| r.failure.is_some()).take(3) {
             failed = true;
-            report_failure(path, s, r);
+            report_failure(path, s, r, &a.recording);
         }
         failed |= summary.failed > 0;
         summaries.push(summary);
@@ -171,7 +198,15 @@ pub fn run(args: &[String]) -> i32 {
     if failed { 1 } else { 0 }
 }
 
-fn report_failure(path: &Path, s: &Scenario, r: &runner::RunResult) {
+/// The `--recording` flags of a replay command.
+fn recording_flags(recording: &[PathBuf]) -> String {
+    recording
+        .iter()
+        .map(|p| format!(" --recording {}", p.display()))
+        .collect()
+}
+
+fn report_failure(path: &Path, s: &Scenario, r: &runner::RunResult, recording: &[PathBuf]) {
     let failure = r.failure.as_ref().expect("a failure");
     eprintln!("FAILED {} seed {}: {failure}", s.name, r.seed);
     if r.faults.len() > 1 {
@@ -184,13 +219,14 @@ fn report_failure(path: &Path, s: &Scenario, r: &runner::RunResult) {
         );
     }
     eprintln!(
-        "  replay: propbot scenario run {} --seed {}",
+        "  replay: propbot scenario run {} --seed {}{}",
         path.display(),
-        r.seed
+        r.seed,
+        recording_flags(recording)
     );
 }
 
-fn replay(scenarios: &[(PathBuf, Scenario)], seed: u64, full: bool) -> i32 {
+fn replay(scenarios: &[(PathBuf, Scenario)], seed: u64, full: bool, recording: &[PathBuf]) -> i32 {
     let mut code = 0;
     for (path, s) in scenarios {
         let r = runner::run_one(s, seed, true);
@@ -218,8 +254,9 @@ fn replay(scenarios: &[(PathBuf, Scenario)], seed: u64, full: bool) -> i32 {
                     serde_json::to_string(&r.faults).unwrap_or_default()
                 );
                 println!(
-                    "replay: propbot scenario run {} --seed {seed}",
-                    path.display()
+                    "replay: propbot scenario run {} --seed {seed}{}",
+                    path.display(),
+                    recording_flags(recording)
                 );
                 code = 1;
             }

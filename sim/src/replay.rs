@@ -24,7 +24,7 @@ use propbot_engine::input::{
     Input, LeaseEvent, OperatorAction, OperatorCommand, SystemEvent, VenueEvent, VenueEventKind,
 };
 use propbot_engine::ledger::PnlTotals;
-use propbot_engine::model::{InstrumentId, Venue};
+use propbot_engine::model::Venue;
 use propbot_engine::output::{JournalEvent, Mode, Output};
 use propbot_engine::strategy::Blocked;
 use propbot_engine::time::{NANOS_PER_MILLI, NANOS_PER_SECOND, UnixNanos};
@@ -112,26 +112,9 @@ pub enum ReplayError {
     /// A recording file is missing, foreign, truncated or inconsistent.
     #[error(transparent)]
     Recording(#[from] propbot_recordings::Error),
-    /// A recorded instrument is configured with other scales than it was recorded with.
-    #[error(
-        "stream {stream}: {symbol} on {venue} is recorded with scales {recorded:?} but the \
-         configuration has {configured:?}"
-    )]
-    Scales {
-        /// Stream.
-        stream: String,
-        /// Symbol.
-        symbol: String,
-        /// Venue.
-        venue: Venue,
-        /// Price/qty decimals in the file.
-        recorded: (u8, u8),
-        /// Price/qty decimals in the configuration.
-        configured: (u8, u8),
-    },
-    /// No recorded instrument is in the configuration: nothing would reach the engine.
-    #[error("none of the recorded instruments ({0}) is in the engine configuration")]
-    NothingToReplay(String),
+    /// The recording does not fit the configuration.
+    #[error(transparent)]
+    Map(#[from] propbot_recordings::tape::MapError),
     /// The `--config` file is unreadable or invalid.
     #[error("{0}")]
     Config(String),
@@ -272,50 +255,10 @@ impl Task {
     }
 }
 
-/// Maps every stream's instrument table to the configuration's instruments.
-fn instrument_maps(
-    recording: &Recording,
-    config: &Config,
-) -> Result<Vec<Vec<Option<InstrumentId>>>, ReplayError> {
-    let mut maps = Vec::new();
-    let mut any = false;
-    let mut names = Vec::new();
-    for stream in &recording.streams {
-        let mut map = Vec::new();
-        for inst in stream.instruments() {
-            names.push(inst.name.clone());
-            let mut found = None;
-            for l in &inst.listings {
-                if let Some(id) = config.instrument_by_symbol(l.venue, &l.symbol) {
-                    let scales = config.instruments[id.index()].scales;
-                    if scales != inst.scales() {
-                        return Err(ReplayError::Scales {
-                            stream: stream.name.clone(),
-                            symbol: l.symbol.clone(),
-                            venue: l.venue,
-                            recorded: (inst.price_scale, inst.qty_scale),
-                            configured: (scales.price, scales.qty),
-                        });
-                    }
-                    found = Some(id);
-                }
-            }
-            any |= found.is_some();
-            map.push(found);
-        }
-        maps.push(map);
-    }
-    if !any {
-        names.dedup();
-        return Err(ReplayError::NothingToReplay(names.join(", ")));
-    }
-    Ok(maps)
-}
-
 /// Replays `paths` through the engine against simulated venues.
 pub fn replay(paths: &[PathBuf], options: &ReplayOptions) -> Result<ReplaySummary, ReplayError> {
     let recording = Recording::open(paths)?;
-    let maps = instrument_maps(&recording, &options.config)?;
+    let maps = propbot_recordings::tape::instrument_maps(&recording, &options.config)?;
     let mut reader = recording.reader(Some(maps));
     let progress = Progress::new(recording.rows(), "events", options.quiet);
     let mut summary = ReplaySummary {

@@ -8,7 +8,10 @@ use crate::market::MarketParams;
 use crate::rng::SimRng;
 use crate::venue::VenueParams;
 use propbot_engine::model::Venue;
+use propbot_recordings::tape::Tape;
 use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// One scenario file.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -32,6 +35,9 @@ pub struct Scenario {
     /// What must hold at the end (in addition to every invariant at every step).
     #[serde(default)]
     pub expect: Vec<Expectation>,
+    /// The recorded market, once loaded (from `world.recording` or `--recording`).
+    #[serde(skip)]
+    pub tape: Option<Arc<Tape>>,
 }
 
 fn default_seeds() -> u64 {
@@ -66,6 +72,9 @@ pub struct WorldSpec {
     pub step_budget: u64,
     /// Market model.
     pub market: MarketParams,
+    /// Recording files or directories (relative to the scenario file) that drive the
+    /// market instead of the synthetic model; `market` is then unused.
+    pub recording: Option<Vec<PathBuf>>,
     /// Venue model.
     pub venue: VenueParams,
 }
@@ -85,6 +94,7 @@ impl Default for WorldSpec {
             stall_ms: 3_000,
             step_budget: 5_000_000,
             market: MarketParams::default(),
+            recording: None,
             venue: VenueParams::default(),
         }
     }
@@ -563,15 +573,100 @@ pub enum ScenarioError {
         /// Every invalid value.
         errors: propbot_engine::config::ConfigErrors,
     },
+    /// The recording named by the scenario cannot drive its market.
+    #[error("{path}: recording {}: {source}", recording.display())]
+    Recording {
+        /// Path.
+        path: String,
+        /// The first recording path.
+        recording: PathBuf,
+        /// Cause.
+        source: Box<propbot_recordings::tape::TapeError>,
+    },
 }
+
+/// Faults that steer the synthetic market model; a recorded market plays as recorded.
+pub const MARKET_FAULTS: &[&str] = &["price_jump", "flip"];
 
 impl Scenario {
     /// Parses a scenario document.
     pub fn from_yaml(path: &str, text: &str) -> Result<Scenario, ScenarioError> {
-        serde_yaml::from_str(text).map_err(|e| ScenarioError::Schema {
+        let s: Scenario = serde_yaml::from_str(text).map_err(|e| ScenarioError::Schema {
             path: path.to_owned(),
             message: e.to_string(),
-        })
+        })?;
+        let schema = |message: String| ScenarioError::Schema {
+            path: path.to_owned(),
+            message,
+        };
+        if !["paper", "testnet", "live"].contains(&s.world.profile.as_str()) {
+            return Err(schema(format!(
+                "world.profile: unknown profile {:?} (expected paper, testnet or live)",
+                s.world.profile
+            )));
+        }
+        for (k, f) in s.faults.iter().enumerate() {
+            if let FaultKind::Random { kinds, .. } = &f.fault {
+                for name in kinds {
+                    if !RANDOM_KINDS.contains(&name.as_str()) {
+                        return Err(schema(format!(
+                            "faults[{k}].fault.kinds: unknown fault kind {name:?} (one of: {})",
+                            RANDOM_KINDS.join(", ")
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(s)
+    }
+
+    /// Makes the recording at `paths` the scenario's market: loads it once (every seed
+    /// shares it) and checks that no fault needs the synthetic model. `random` faults
+    /// stop drawing the market-model kinds (`price_jump`, `flip`).
+    pub fn use_recording(&mut self, path: &str, paths: Vec<PathBuf>) -> Result<(), ScenarioError> {
+        for (k, f) in self.faults.iter_mut().enumerate() {
+            match &mut f.fault {
+                FaultKind::PriceJump { .. } | FaultKind::Flip { .. } => {
+                    return Err(ScenarioError::Schema {
+                        path: path.to_owned(),
+                        message: format!(
+                            "faults[{k}]: a {} fault steers the synthetic market and cannot \
+                             run on a recorded market",
+                            if matches!(f.fault, FaultKind::Flip { .. }) {
+                                "flip"
+                            } else {
+                                "price_jump"
+                            }
+                        ),
+                    });
+                }
+                FaultKind::Random { kinds, .. } => {
+                    kinds.retain(|k| !MARKET_FAULTS.contains(&k.as_str()));
+                    if kinds.is_empty() {
+                        return Err(ScenarioError::Schema {
+                            path: path.to_owned(),
+                            message: format!(
+                                "faults[{k}]: every kind of this random fault steers the \
+                                 synthetic market; none can run on a recorded market"
+                            ),
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        let config = self.config().map_err(|errors| ScenarioError::Config {
+            path: path.to_owned(),
+            errors,
+        })?;
+        let tape = Tape::load(&paths, &config).map_err(|source| ScenarioError::Recording {
+            path: path.to_owned(),
+            recording: paths.first().cloned().unwrap_or_default(),
+            source: Box::new(source),
+        })?;
+        self.world.recording = Some(paths);
+        self.tape = Some(Arc::new(tape));
+        Ok(())
     }
 
     /// Reads and parses a scenario file.
@@ -581,9 +676,16 @@ impl Scenario {
             path: p.clone(),
             source,
         })?;
-        let s = Scenario::from_yaml(&p, &text)?;
-        s.config()
-            .map_err(|errors| ScenarioError::Config { path: p, errors })?;
+        let mut s = Scenario::from_yaml(&p, &text)?;
+        s.config().map_err(|errors| ScenarioError::Config {
+            path: p.clone(),
+            errors,
+        })?;
+        if let Some(rel) = s.world.recording.clone() {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            let paths = rel.iter().map(|r| dir.join(r)).collect();
+            s.use_recording(&p, paths)?;
+        }
         Ok(s)
     }
 
@@ -595,6 +697,7 @@ impl Scenario {
         let text = match self.world.profile.as_str() {
             "testnet" => TESTNET_YAML,
             "live" => LIVE_YAML,
+            // `from_yaml` refuses any other profile.
             _ => PAPER_YAML,
         };
         let mut value: serde_yaml::Value =

@@ -23,7 +23,10 @@ use propbot_engine::model::{ClientOrderId, InstrumentId, OrderState, Venue};
 use propbot_engine::output::{JournalEvent, Mode, OrderPurpose, Output, RefusalCode};
 use propbot_engine::time::{NANOS_PER_MILLI, NANOS_PER_SECOND, UnixNanos};
 use propbot_engine::{Engine, RecoveredState};
+use propbot_recordings::source::MarketSource;
+use propbot_recordings::tape::RecordedMarket;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// The approval token every simulated instance is configured with.
 pub const APPROVAL_TOKEN: &str = "sim-approval-token";
@@ -139,8 +142,12 @@ pub struct Instance {
     pub disk: SimDisk,
     /// Increments at every restart; events of an older generation are stale.
     pub generation: u64,
-    /// Local clock minus true time, ns.
+    /// Local clock minus true time, ns (change it with `set_clock_offset`).
     pub clock_offset_ns: i64,
+    /// Backward steps of the local clock its engine has not been told of yet, ns. A
+    /// driver sees a step as soon as it next reads its clocks (wall against monotonic),
+    /// so this is part of the instance's reckoning even while it is paused.
+    pub clock_stepped_back_ns: u64,
     last_local: UnixNanos,
     /// Frozen until.
     pub paused_until: UnixNanos,
@@ -166,6 +173,22 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// Moves the local clock to `offset_ns` from true time; a step back is noted for
+    /// the engine.
+    pub fn set_clock_offset(&mut self, offset_ns: i64) {
+        if offset_ns < self.clock_offset_ns {
+            self.clock_stepped_back_ns += (self.clock_offset_ns - offset_ns) as u64;
+        }
+        self.clock_offset_ns = offset_ns;
+    }
+
+    /// The instance's own reckoning of the time, for lease validity: the local clock,
+    /// with lease times moved by clock steps back it has yet to be told of.
+    pub fn reckoning(&self, now: UnixNanos) -> UnixNanos {
+        UnixNanos((now.0 as i64 + self.clock_offset_ns).max(0) as u64)
+            .plus_nanos(self.clock_stepped_back_ns)
+    }
+
     fn new(id: u8) -> Instance {
         Instance {
             id,
@@ -173,6 +196,7 @@ impl Instance {
             disk: SimDisk::default(),
             generation: 0,
             clock_offset_ns: 0,
+            clock_stepped_back_ns: 0,
             last_local: UnixNanos::ZERO,
             paused_until: UnixNanos::ZERO,
             crash_armed: None,
@@ -275,7 +299,7 @@ pub struct World {
     queue: BTreeMap<(UnixNanos, u64), Event>,
     next_seq: u64,
     /// Market.
-    pub market: SyntheticMarket,
+    pub market: MarketSource,
     /// Venues (Binance, OKX).
     pub venues: [SimVenue; 2],
     /// Instances.
@@ -321,19 +345,31 @@ impl World {
             .expect("scenario config validated at load");
         let spec = &scenario.world;
         let instrument = config.strategy.instruments[0];
-        let mut market_params = spec.market.clone();
-        if market_params.start_price == crate::market::MarketParams::default().start_price
-            && instrument != InstrumentId(0)
-        {
-            market_params.start_price = 30_000;
-        }
-        let market = SyntheticMarket::new(
-            &config,
-            instrument,
-            market_params,
-            seeds.stream("market", 0),
-            T0,
-        );
+        let market = match &scenario.tape {
+            // A recorded market starts at a seeded point of the tape, chosen so that the
+            // run and its healing fit in the recording when they can (it loops if not).
+            Some(tape) => {
+                let needed = (spec.duration_ms + spec.heal_ms) * NANOS_PER_MILLI;
+                let room = tape.span_ns().saturating_sub(needed);
+                let skip = seeds.stream("recording", 0).range(0, room);
+                MarketSource::Recorded(RecordedMarket::new(Arc::clone(tape), T0, skip))
+            }
+            None => {
+                let mut market_params = spec.market.clone();
+                if market_params.start_price == crate::market::MarketParams::default().start_price
+                    && instrument != InstrumentId(0)
+                {
+                    market_params.start_price = 30_000;
+                }
+                MarketSource::Synthetic(SyntheticMarket::new(
+                    &config,
+                    instrument,
+                    market_params,
+                    seeds.stream("market", 0),
+                    T0,
+                ))
+            }
+        };
         let venues = [
             SimVenue::new(
                 Venue::Binance,
@@ -437,9 +473,10 @@ impl World {
         self.instances
             .iter()
             .filter(|i| {
-                i.engine
-                    .as_ref()
-                    .is_some_and(|e| e.fencing().is_leader(self.local_of(i)))
+                i.engine.as_ref().is_some_and(|e| {
+                    e.fencing()
+                        .is_leader(self.local_of(i).plus_nanos(i.clock_stepped_back_ns))
+                })
             })
             .map(|i| i.id)
             .next()
@@ -597,6 +634,9 @@ impl World {
                         return;
                     }
                     let local = self.local_now(instance);
+                    if !self.notice_clock_step(instance, local) {
+                        return;
+                    }
                     let mode = self.instances[instance as usize].mode;
                     if let Some(e) = self.instances[instance as usize].engine.as_mut() {
                         e.handle_timeout(local);
@@ -738,7 +778,7 @@ impl World {
                 && self.now < until
                 && self.chaos.below(5) == 0
             {
-                if self.market.windows > 0 {
+                if self.market.windows() > 0 {
                     self.coverage.hit("gap_during_fast_market");
                 }
                 continue;
@@ -911,6 +951,8 @@ impl World {
         }
         let inst = &mut self.instances[i as usize];
         inst.generation += 1;
+        // A new process has no lease taken on the old clock reading.
+        inst.clock_stepped_back_ns = 0;
         inst.connected = [false; 2];
         inst.last_market = [self.now; 2];
         inst.crash_armed = None;
@@ -1021,6 +1063,24 @@ impl World {
         }
     }
 
+    /// Tells the engine of a clock step back before anything else reaches it; `false`
+    /// when the instance is no longer up afterwards.
+    fn notice_clock_step(&mut self, i: u8, local: UnixNanos) -> bool {
+        let by_ns = std::mem::take(&mut self.instances[i as usize].clock_stepped_back_ns);
+        if by_ns == 0 {
+            return true;
+        }
+        let mode = self.instances[i as usize].mode;
+        if let Some(e) = self.instances[i as usize].engine.as_mut() {
+            if e.fencing().epoch() > 0 {
+                self.coverage.hit("clock_step_back_while_leader");
+            }
+            e.handle(local, Input::Lease(LeaseEvent::ClockSteppedBack { by_ns }));
+        }
+        self.pump(i, mode);
+        self.instances[i as usize].is_up()
+    }
+
     /// Hands a message to an instance's engine and runs its driver loop.
     fn deliver(&mut self, i: u8, msg: Msg) {
         if !self.instances[i as usize].is_up() {
@@ -1040,6 +1100,9 @@ impl World {
             return;
         }
         let local = self.local_now(i);
+        if !self.notice_clock_step(i, local) {
+            return;
+        }
         // Timers that are due run first, as a live driver would: decisions they take
         // are sent (and checked) before the next input changes the engine's view.
         if self.instances[i as usize]
@@ -1783,7 +1846,7 @@ impl World {
             } => {
                 let i = self.resolve(t);
                 target = Some(i);
-                self.instances[i as usize].clock_offset_ns = offset_ms * NANOS_PER_MILLI as i64;
+                self.instances[i as usize].set_clock_offset(offset_ms * NANOS_PER_MILLI as i64);
             }
             FaultKind::VenueClock { venue, offset_ms } => {
                 target = self.leader();
@@ -1814,7 +1877,9 @@ impl World {
                 } else {
                     1
                 };
-                self.market.flip[slot] = true;
+                if let Some(m) = self.market.synthetic_mut() {
+                    m.flip[slot] = true;
+                }
             }
             FaultKind::DiskError { target: t } => {
                 let i = self.resolve(t);
@@ -1840,7 +1905,11 @@ impl World {
                     self.schedule(at, Event::CrashNow(i));
                 }
             }
-            FaultKind::PriceJump { centibps } => self.market.jump(centibps, self.now),
+            FaultKind::PriceJump { centibps } => {
+                if let Some(m) = self.market.synthetic_mut() {
+                    m.jump(centibps, self.now)
+                }
+            }
             FaultKind::Random { .. } => unreachable!("random faults are expanded before the run"),
         }
         self.fault_targets[k] = target;
@@ -1878,7 +1947,7 @@ impl World {
             }
             FaultKind::Skew { .. } => {
                 if let Some(i) = self.fault_targets[k] {
-                    self.instances[i as usize].clock_offset_ns = 0;
+                    self.instances[i as usize].set_clock_offset(0);
                 }
             }
             FaultKind::VenueClock { venue, .. } => {
@@ -1890,7 +1959,9 @@ impl World {
                 } else {
                     1
                 };
-                self.market.flip[slot] = false;
+                if let Some(m) = self.market.synthetic_mut() {
+                    m.flip[slot] = false;
+                }
             }
             FaultKind::DiskError { .. } => {
                 if let Some(i) = self.fault_targets[k] {
@@ -1915,7 +1986,9 @@ impl World {
         self.cuts.clear();
         self.gaps.clear();
         self.lease.down_until = UnixNanos::ZERO;
-        self.market.flip = [false; 2];
+        if let Some(m) = self.market.synthetic_mut() {
+            m.flip = [false; 2];
+        }
         for v in &mut self.venues {
             v.faults.storm_until = UnixNanos::ZERO;
             v.faults.unknown_until = UnixNanos::ZERO;
@@ -1923,7 +1996,7 @@ impl World {
             v.faults.clock_offset_ns = 0;
         }
         for inst in &mut self.instances {
-            inst.clock_offset_ns = 0;
+            inst.set_clock_offset(0);
             inst.paused_until = UnixNanos::ZERO;
             inst.crash_armed = None;
             inst.disk.fault = DiskFault::None;

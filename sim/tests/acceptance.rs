@@ -39,6 +39,7 @@ const SOMETIMES: &[&str] = &[
     "gap_during_fast_market",
     "deadman_cancelled_orders",
     "journal_write_failed",
+    "clock_step_back_while_leader",
 ];
 
 /// Every kind in the fault catalogue must start at least once over the CI seeds.

@@ -10,6 +10,7 @@ use propbot_engine::{Config, Profile};
 use propbot_recordings::generate::{self, DeriveOptions, DeriveParams, SynthOptions};
 use propbot_recordings::import::{self, ImportOptions};
 use propbot_recordings::progress::Progress;
+use propbot_recordings::tape::MapError;
 use propbot_recordings::{Recording, WriterOptions};
 use propbot_sim::replay::{self, ReplayError, ReplayOptions, Speed};
 use std::path::{Path, PathBuf};
@@ -195,6 +196,9 @@ fn replay_refuses_bad_input_clearly() {
     )
     .unwrap();
     let e = replay::replay(&[tickvault], &ReplayOptions::paper()).unwrap_err();
-    assert!(matches!(e, ReplayError::NothingToReplay(_)), "{e}");
+    assert!(
+        matches!(e, ReplayError::Map(MapError::NothingToReplay(_))),
+        "{e}"
+    );
     assert!(e.to_string().contains("BTC-USDT"), "{e}");
 }

@@ -673,6 +673,20 @@ impl Engine {
                     self.fence_out();
                 }
             }
+            LeaseEvent::ClockSteppedBack { by_ns } => {
+                self.alert(
+                    Severity::Warn,
+                    "clock_step",
+                    "leader_fencing",
+                    format!(
+                        "clock stepped back by {} ms: lease shortened by as much",
+                        by_ns / crate::time::NANOS_PER_MILLI
+                    ),
+                );
+                if self.fencing.on_clock_stepped_back(now, by_ns).fence {
+                    self.fence_out();
+                }
+            }
         }
     }
 

@@ -187,6 +187,26 @@ impl FencingGuard {
         }
     }
 
+    /// The clock stepped back by `by_ns`: the lease was granted and expires that much
+    /// earlier on the clock than recorded. Fences at once when that puts it past the
+    /// three-quarter point.
+    pub fn on_clock_stepped_back(&mut self, now: UnixNanos, by_ns: u64) -> FenceAction {
+        if let LeaseState::Held {
+            epoch,
+            renewed_at,
+            expires_at,
+        } = self.lease
+        {
+            self.lease = LeaseState::Held {
+                epoch,
+                renewed_at: renewed_at.minus_nanos(by_ns),
+                expires_at: expires_at.minus_nanos(by_ns),
+            };
+            return self.on_tick(now);
+        }
+        FenceAction::default()
+    }
+
     /// Fences itself at three quarters of the lease without a renewal; warns past half.
     pub fn on_tick(&mut self, now: UnixNanos) -> FenceAction {
         let LeaseState::Held {
@@ -283,6 +303,30 @@ mod tests {
             "epoch 1 was given up"
         );
         assert!(g.on_granted(UnixNanos(800), 2, UnixNanos(2_000)).new_epoch);
+    }
+
+    #[test]
+    fn a_clock_step_back_shortens_the_lease_and_can_fence_at_once() {
+        let mut g = FencingGuard::new(0, 0, UnixNanos(0));
+        g.on_granted(UnixNanos(1_000), 1, UnixNanos(7_000));
+        // Stepped back by 400: the lease ends at 6_600 on this clock, not 7_000.
+        assert!(!g.on_clock_stepped_back(UnixNanos(2_000), 400).fence);
+        assert_eq!(g.lease_expiry(), UnixNanos(6_600));
+        assert!(g.is_leader(UnixNanos(6_599)));
+        assert!(!g.is_leader(UnixNanos(6_600)));
+        // Half-way moves with it: 600 + (6_600 - 600) / 2 = 3_600.
+        assert!(g.may_place(UnixNanos(3_599)));
+        assert!(!g.may_place(UnixNanos(3_600)));
+        // A step that puts the clock past three quarters fences at once.
+        assert!(g.on_clock_stepped_back(UnixNanos(4_500), 1_000).fence);
+        assert_eq!(g.verdict().level, GuardLevel::Hold);
+        assert!(!g.is_leader(UnixNanos(4_500)));
+        // Without a lease a step changes nothing.
+        let mut standby = FencingGuard::new(0, 0, UnixNanos(0));
+        assert_eq!(
+            standby.on_clock_stepped_back(UnixNanos(10), 5),
+            FenceAction::default()
+        );
     }
 
     #[test]

@@ -17,10 +17,8 @@ impl Checker for SingleLeader {
             .iter()
             .filter_map(|i| {
                 let e = i.engine.as_ref()?;
-                let local =
-                    propbot_engine::UnixNanos((w.now.0 as i64 + i.clock_offset_ns).max(0) as u64);
                 e.fencing()
-                    .is_leader(local)
+                    .is_leader(i.reckoning(w.now))
                     .then(|| format!("#{} (epoch {})", i.id, e.fencing().epoch()))
             })
             .collect();

@@ -1,0 +1,84 @@
+//! The market a simulated world or the paper service trades against: the seeded
+//! synthetic model or a recording played from a [`Tape`](crate::tape::Tape).
+
+use crate::synth::{MarketUpdate, SyntheticMarket};
+use crate::tape::RecordedMarket;
+use propbot_engine::model::{InstrumentId, Price, Venue};
+use propbot_engine::time::UnixNanos;
+
+/// A two-venue market: synthetic or recorded.
+#[derive(Clone, Debug)]
+pub enum MarketSource {
+    /// The seeded model.
+    Synthetic(SyntheticMarket),
+    /// A recording.
+    Recorded(RecordedMarket),
+}
+
+impl MarketSource {
+    /// The venues, in slot order.
+    pub fn venues(&self) -> [Venue; 2] {
+        match self {
+            MarketSource::Synthetic(m) => m.venues(),
+            MarketSource::Recorded(m) => m.venues(),
+        }
+    }
+
+    /// The instrument.
+    pub fn instrument(&self) -> InstrumentId {
+        match self {
+            MarketSource::Synthetic(m) => m.instrument(),
+            MarketSource::Recorded(m) => m.instrument(),
+        }
+    }
+
+    /// Time of the next update.
+    pub fn peek_time(&self) -> UnixNanos {
+        match self {
+            MarketSource::Synthetic(m) => m.peek_time(),
+            MarketSource::Recorded(m) => m.peek_time(),
+        }
+    }
+
+    /// The next update, in time order (an endless stream).
+    pub fn advance(&mut self) -> (UnixNanos, MarketUpdate) {
+        match self {
+            MarketSource::Synthetic(m) => m.advance(),
+            MarketSource::Recorded(m) => m.advance(),
+        }
+    }
+
+    /// A full snapshot of a venue's current book.
+    pub fn snapshot(&self, venue: Venue, ts: UnixNanos) -> MarketUpdate {
+        match self {
+            MarketSource::Synthetic(m) => m.snapshot(venue, ts),
+            MarketSource::Recorded(m) => m.snapshot(venue, ts),
+        }
+    }
+
+    /// Best bid and ask of a venue right now.
+    pub fn touch(&self, venue: Venue) -> (Price, Price) {
+        match self {
+            MarketSource::Synthetic(m) => m.touch(venue),
+            MarketSource::Recorded(m) => m.touch(venue),
+        }
+    }
+
+    /// Arbitrage windows opened and price jumps so far (the synthetic model's count; a
+    /// recording's windows are whatever the market did, and are not counted).
+    pub fn windows(&self) -> u64 {
+        match self {
+            MarketSource::Synthetic(m) => m.windows,
+            MarketSource::Recorded(_) => 0,
+        }
+    }
+
+    /// The synthetic model, for faults that steer it (price jumps, flip loops); `None`
+    /// for a recording, which plays as recorded.
+    pub fn synthetic_mut(&mut self) -> Option<&mut SyntheticMarket> {
+        match self {
+            MarketSource::Synthetic(m) => Some(m),
+            MarketSource::Recorded(_) => None,
+        }
+    }
+}
