@@ -370,6 +370,11 @@ impl SimVenue {
             .map(|(_, pre, _)| pre.is_some_and(|p| t >= p))
     }
 
+    /// Until when the venue bans this client (418); in the past when it does not.
+    pub fn banned_until(&self) -> UnixNanos {
+        self.banned_until
+    }
+
     /// Rate limits, storms and bans. `Err` carries the signal to send back.
     fn admit(&mut self, now: UnixNanos, counts: bool) -> Result<(), VenueEventKind> {
         if now < self.banned_until {

@@ -334,6 +334,10 @@ pub struct World {
     unhedged_before_crashes: f64,
     ended: bool,
     healing: bool,
+    /// When the final reconciliation and the end (liveness checks) happen; moved later
+    /// when a venue ban outlasts the heal period.
+    final_recon_at: UnixNanos,
+    end_at: UnixNanos,
 }
 
 impl World {
@@ -415,6 +419,8 @@ impl World {
             unhedged_before_crashes: 0.0,
             ended: false,
             healing: false,
+            final_recon_at: UnixNanos::ZERO,
+            end_at: T0.plus_millis(spec.duration_ms + spec.heal_ms),
             config,
         };
         // Venues get their books before anything else.
@@ -749,8 +755,16 @@ impl World {
                 self.route(v, out);
             }
             Event::Heal => self.heal(),
-            Event::FinalRecon => self.final_reconciliation(),
+            Event::FinalRecon => {
+                if self.now >= self.final_recon_at {
+                    self.final_reconciliation()
+                }
+            }
             Event::End => {
+                if self.now < self.end_at {
+                    // Moved later: a venue ban outlasted the heal period.
+                    return;
+                }
                 self.at_end();
                 self.ended = true;
             }
@@ -2007,9 +2021,25 @@ impl World {
             }
         }
         // A final reconciliation of the leader against both venues, half-way through
-        // the heal period, so liveness checks compare settled state.
+        // the heal period, so liveness checks compare settled state. A 418 ban is the
+        // venue's sanction, not a fault the simulator can heal: while it lasts nothing
+        // can be queried or resynced there, so the checks wait for it to end (and for
+        // half a heal period more).
         let half = self.scenario.world.heal_ms / 2;
-        self.schedule(self.now.plus_millis(half), Event::FinalRecon);
+        let banned = self
+            .venues
+            .iter()
+            .map(|v| v.banned_until())
+            .max()
+            .unwrap_or(UnixNanos::ZERO);
+        self.final_recon_at = self.now.plus_millis(half);
+        if banned.plus_millis(half) > self.end_at {
+            self.coverage.hit("ban_outlasted_heal");
+            self.final_recon_at = banned.plus_millis(half / 2).max(self.final_recon_at);
+            self.end_at = banned.plus_millis(half);
+            self.schedule(self.end_at, Event::End);
+        }
+        self.schedule(self.final_recon_at, Event::FinalRecon);
     }
 
     fn at_end(&mut self) {

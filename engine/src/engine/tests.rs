@@ -1045,6 +1045,50 @@ fn reconciliation_books_missed_fills_and_flags_position_mismatches() {
     );
 }
 
+#[test]
+fn a_recovered_imbalance_is_hedged_only_where_reduce_only_can_reduce() {
+    // A fill found by reconciliation leaves OKX long 0.01 BTC with Binance flat. The hedge has
+    // no lagging leg, so it is reduce-only on both venues: a reduce-only sell on flat
+    // Binance would be rejected (and resent on every tick), so it must sell on OKX.
+    let mut h = Harness::new();
+    h.ready();
+    h.resume();
+    let snap = ReconSnapshot {
+        venue: Venue::Okx,
+        as_of: h.now,
+        open_orders: vec![],
+        positions: vec![(BTC, Qty(100))],
+        fills: vec![ReconFill {
+            client_order_id: None,
+            instrument: BTC,
+            trade_id: TradeId(555),
+            side: Side::Buy,
+            price: Price(600_000),
+            qty: Qty(100),
+            liquidity: Liquidity::Taker,
+            fee: None,
+        }],
+    };
+    let mut out = h.feed(Input::Reconciliation(&snap));
+    assert_eq!(h.position(Venue::Okx), 100);
+    h.keep_alive();
+    out.extend(h.quote(Venue::Binance, 600_001, 100, 600_011, 100));
+    out.extend(h.quote(Venue::Okx, 600_001, 100, 600_011, 100));
+
+    let hedge = places(&out);
+    assert_eq!(hedge.len(), 1, "{out:?}");
+    assert_eq!(
+        (
+            hedge[0].venue,
+            hedge[0].side,
+            hedge[0].qty,
+            hedge[0].reduce_only
+        ),
+        (Venue::Okx, Side::Sell, Qty(100), true)
+    );
+    assert_eq!(hedge[0].purpose, OrderPurpose::Hedge);
+}
+
 /// Random inputs for property tests.
 #[derive(Clone, Debug)]
 enum Step {

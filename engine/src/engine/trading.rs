@@ -400,7 +400,23 @@ impl Engine {
             if !books_ok[slot] {
                 continue;
             }
-            let qty = Qty(net.abs()).round_down_to(spec.lots[slot]);
+            let mut qty = Qty(net.abs());
+            if Some(slot) != lagging {
+                // Reduce-only there: only what the venue position can give back (the
+                // venue rejects the rest; resending it would be a reject loop).
+                let pos = self
+                    .ledger
+                    .position(spec.venues[slot], spec.instrument)
+                    .qty
+                    .raw();
+                let reducible = match side {
+                    Side::Sell if pos > 0 => pos,
+                    Side::Buy if pos < 0 => -pos,
+                    _ => 0,
+                };
+                qty = Qty(qty.raw().min(reducible));
+            }
+            let qty = qty.round_down_to(spec.lots[slot]);
             if qty < spec.min_qtys[slot] {
                 continue;
             }
