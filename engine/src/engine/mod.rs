@@ -673,20 +673,25 @@ impl Engine {
                     self.fence_out();
                 }
             }
-            LeaseEvent::ClockSteppedBack { by_ns } => {
-                self.alert(
-                    Severity::Warn,
-                    "clock_step",
-                    "leader_fencing",
-                    format!(
-                        "clock stepped back by {} ms: lease shortened by as much",
-                        by_ns / crate::time::NANOS_PER_MILLI
-                    ),
-                );
-                if self.fencing.on_clock_stepped_back(now, by_ns).fence {
-                    self.fence_out();
-                }
-            }
+            LeaseEvent::ClockSteppedBack { by_ns } => self.on_clock_stepped_back(now, by_ns),
+        }
+    }
+
+    /// Rare; kept out of line so the input dispatch stays small.
+    #[cold]
+    #[inline(never)]
+    fn on_clock_stepped_back(&mut self, now: UnixNanos, by_ns: u64) {
+        self.alert(
+            Severity::Warn,
+            "clock_step",
+            "leader_fencing",
+            format!(
+                "clock stepped back by {} ms: lease shortened by as much",
+                by_ns / crate::time::NANOS_PER_MILLI
+            ),
+        );
+        if self.fencing.on_clock_stepped_back(now, by_ns).fence {
+            self.fence_out();
         }
     }
 
