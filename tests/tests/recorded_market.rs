@@ -18,14 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 fn data(relative: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
-    assert!(
-        dir.join("INDEX.md").is_file(),
-        "the real captures are missing: expected {} (see shared/data/INDEX.md); these \
-         tests drive the simulator from a real capture and cannot run without it",
-        dir.display()
-    );
-    dir.join(relative)
+    propbot_tests::shared_data(relative)
 }
 
 /// The real Binance recording and the derived OKX one, made once per test binary.

@@ -16,14 +16,7 @@ use propbot_sim::replay::{self, ReplayError, ReplayOptions, Speed};
 use std::path::{Path, PathBuf};
 
 fn data(relative: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
-    assert!(
-        dir.join("INDEX.md").is_file(),
-        "the real captures are missing: expected {} (see shared/data/INDEX.md); these \
-         tests replay a real capture and cannot run without it",
-        dir.display()
-    );
-    dir.join(relative)
+    propbot_tests::shared_data(relative)
 }
 
 fn synth(out: &Path, seed: u64, seconds: u64) {
