@@ -73,12 +73,20 @@ impl MarketSource {
         }
     }
 
-    /// The synthetic model, for faults that steer it (price jumps, flip loops); `None`
-    /// for a recording, which plays as recorded.
-    pub fn synthetic_mut(&mut self) -> Option<&mut SyntheticMarket> {
-        match self {
-            MarketSource::Synthetic(m) => Some(m),
-            MarketSource::Recorded(_) => None,
+    /// Makes `venue`'s basis flip in and out of a window on every update (the runaway
+    /// fault) or stops it. A recording plays as recorded: no effect.
+    pub fn set_flip(&mut self, venue: Venue, on: bool) {
+        if let MarketSource::Synthetic(m) = self {
+            let slot = usize::from(m.venues()[0] != venue);
+            m.flip[slot] = on;
+        }
+    }
+
+    /// Moves the common price at once (a fast market). A recording plays as recorded:
+    /// no effect.
+    pub fn jump(&mut self, centibps: i64, at: UnixNanos) {
+        if let MarketSource::Synthetic(m) = self {
+            m.jump(centibps, at);
         }
     }
 }

@@ -535,21 +535,21 @@ impl RecordedMarket {
             let u = self.pending.pop_front().expect("two loop deltas");
             return (t, u);
         }
-        let tape = Arc::clone(&self.tape);
-        let e = &tape.entries[self.pos];
+        let e = self.tape.entries[self.pos];
         self.pos += 1;
         let t = self.map(e.ts);
         self.last_time = t;
         let s = e.slot as usize;
-        let (b, a) = slice(&tape.levels, e);
+        let (venue, instrument) = (self.tape.venues[s], self.tape.instrument);
+        let (b, a) = slice(&self.tape.levels, &e);
         let update = match e.kind {
             EntryKind::Trade {
                 price,
                 qty,
                 aggressor,
             } => MarketUpdate::Trade {
-                venue: tape.venues[s],
-                instrument: tape.instrument,
+                venue,
+                instrument,
                 price,
                 qty,
                 aggressor,
@@ -557,7 +557,8 @@ impl RecordedMarket {
             },
             EntryKind::Delta => {
                 self.books[s].apply(b, a);
-                self.delta(s, b.to_vec(), a.to_vec(), t)
+                let (b, a) = (b.to_vec(), a.to_vec());
+                self.delta(s, b, a, t)
             }
             EntryKind::Snapshot => {
                 let mut target = Book::default();

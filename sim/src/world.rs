@@ -182,11 +182,15 @@ impl Instance {
         self.clock_offset_ns = offset_ns;
     }
 
+    /// The local clock at true time `now`, as its driver reads it (never backwards).
+    pub fn local_at(&self, now: UnixNanos) -> UnixNanos {
+        UnixNanos((now.0 as i64 + self.clock_offset_ns).max(0) as u64).max(self.last_local)
+    }
+
     /// The instance's own reckoning of the time, for lease validity: the local clock,
     /// with lease times moved by clock steps back it has yet to be told of.
     pub fn reckoning(&self, now: UnixNanos) -> UnixNanos {
-        UnixNanos((now.0 as i64 + self.clock_offset_ns).max(0) as u64)
-            .plus_nanos(self.clock_stepped_back_ns)
+        self.local_at(now).plus_nanos(self.clock_stepped_back_ns)
     }
 
     fn new(id: u8) -> Instance {
@@ -334,10 +338,6 @@ pub struct World {
     unhedged_before_crashes: f64,
     ended: bool,
     healing: bool,
-    /// When the final reconciliation and the end (liveness checks) happen; moved later
-    /// when a venue ban outlasts the heal period.
-    final_recon_at: UnixNanos,
-    end_at: UnixNanos,
 }
 
 impl World {
@@ -419,8 +419,6 @@ impl World {
             unhedged_before_crashes: 0.0,
             ended: false,
             healing: false,
-            final_recon_at: UnixNanos::ZERO,
-            end_at: T0.plus_millis(spec.duration_ms + spec.heal_ms),
             config,
         };
         // Venues get their books before anything else.
@@ -440,7 +438,6 @@ impl World {
             w.schedule(T0.plus_millis(step.at_ms), Event::Operator(k, 0));
         }
         w.schedule(T0.plus_millis(spec.duration_ms), Event::Heal);
-        w.schedule(T0.plus_millis(spec.duration_ms + spec.heal_ms), Event::End);
         w
     }
 
@@ -479,23 +476,20 @@ impl World {
         self.instances
             .iter()
             .filter(|i| {
-                i.engine.as_ref().is_some_and(|e| {
-                    e.fencing()
-                        .is_leader(self.local_of(i).plus_nanos(i.clock_stepped_back_ns))
-                })
+                i.engine
+                    .as_ref()
+                    .is_some_and(|e| e.fencing().is_leader(i.reckoning(self.now)))
             })
             .map(|i| i.id)
             .next()
     }
 
     fn local_of(&self, i: &Instance) -> UnixNanos {
-        UnixNanos((self.now.0 as i64 + i.clock_offset_ns).max(0) as u64).max(i.last_local)
+        i.local_at(self.now)
     }
 
     fn local_now(&mut self, i: u8) -> UnixNanos {
-        let inst = &self.instances[i as usize];
-        let t = UnixNanos((self.now.0 as i64 + inst.clock_offset_ns).max(0) as u64)
-            .max(inst.last_local);
+        let t = self.local_of(&self.instances[i as usize]);
         self.instances[i as usize].last_local = t;
         t
     }
@@ -755,16 +749,8 @@ impl World {
                 self.route(v, out);
             }
             Event::Heal => self.heal(),
-            Event::FinalRecon => {
-                if self.now >= self.final_recon_at {
-                    self.final_reconciliation()
-                }
-            }
+            Event::FinalRecon => self.final_reconciliation(),
             Event::End => {
-                if self.now < self.end_at {
-                    // Moved later: a venue ban outlasted the heal period.
-                    return;
-                }
                 self.at_end();
                 self.ended = true;
             }
@@ -1886,14 +1872,7 @@ impl World {
             }
             FaultKind::Flip { venue } => {
                 target = self.leader();
-                let slot = if self.market.venues()[0] == venue {
-                    0
-                } else {
-                    1
-                };
-                if let Some(m) = self.market.synthetic_mut() {
-                    m.flip[slot] = true;
-                }
+                self.market.set_flip(venue, true);
             }
             FaultKind::DiskError { target: t } => {
                 let i = self.resolve(t);
@@ -1919,11 +1898,7 @@ impl World {
                     self.schedule(at, Event::CrashNow(i));
                 }
             }
-            FaultKind::PriceJump { centibps } => {
-                if let Some(m) = self.market.synthetic_mut() {
-                    m.jump(centibps, self.now)
-                }
-            }
+            FaultKind::PriceJump { centibps } => self.market.jump(centibps, self.now),
             FaultKind::Random { .. } => unreachable!("random faults are expanded before the run"),
         }
         self.fault_targets[k] = target;
@@ -1968,14 +1943,7 @@ impl World {
                 self.venues[venue.index()].faults.clock_offset_ns = 0
             }
             FaultKind::Flip { venue } => {
-                let slot = if self.market.venues()[0] == venue {
-                    0
-                } else {
-                    1
-                };
-                if let Some(m) = self.market.synthetic_mut() {
-                    m.flip[slot] = false;
-                }
+                self.market.set_flip(venue, false);
             }
             FaultKind::DiskError { .. } => {
                 if let Some(i) = self.fault_targets[k] {
@@ -2000,8 +1968,8 @@ impl World {
         self.cuts.clear();
         self.gaps.clear();
         self.lease.down_until = UnixNanos::ZERO;
-        if let Some(m) = self.market.synthetic_mut() {
-            m.flip = [false; 2];
+        for v in Venue::ALL {
+            self.market.set_flip(v, false);
         }
         for v in &mut self.venues {
             v.faults.storm_until = UnixNanos::ZERO;
@@ -2020,11 +1988,10 @@ impl World {
                 self.restart(i);
             }
         }
-        // A final reconciliation of the leader against both venues, half-way through
-        // the heal period, so liveness checks compare settled state. A 418 ban is the
-        // venue's sanction, not a fault the simulator can heal: while it lasts nothing
-        // can be queried or resynced there, so the checks wait for it to end (and for
-        // half a heal period more).
+        // A final reconciliation of the leader against both venues half-way through the
+        // heal period, so liveness checks (at the end) compare settled state. A 418 ban
+        // is the venue's sanction, not a fault the simulator can heal: while it lasts
+        // nothing can be queried or resynced there, so both wait for it to end.
         let half = self.scenario.world.heal_ms / 2;
         let banned = self
             .venues
@@ -2032,14 +1999,15 @@ impl World {
             .map(|v| v.banned_until())
             .max()
             .unwrap_or(UnixNanos::ZERO);
-        self.final_recon_at = self.now.plus_millis(half);
-        if banned.plus_millis(half) > self.end_at {
+        let mut recon_at = self.now.plus_millis(half);
+        let mut end_at = self.now.plus_millis(self.scenario.world.heal_ms);
+        if banned.plus_millis(half) > end_at {
             self.coverage.hit("ban_outlasted_heal");
-            self.final_recon_at = banned.plus_millis(half / 2).max(self.final_recon_at);
-            self.end_at = banned.plus_millis(half);
-            self.schedule(self.end_at, Event::End);
+            recon_at = recon_at.max(banned.plus_millis(half / 2));
+            end_at = banned.plus_millis(half);
         }
-        self.schedule(self.final_recon_at, Event::FinalRecon);
+        self.schedule(recon_at, Event::FinalRecon);
+        self.schedule(end_at, Event::End);
     }
 
     fn at_end(&mut self) {

@@ -6,59 +6,25 @@ use propbot_engine::book::{ApplyOutcome, Book};
 use propbot_engine::model::{Price, Venue};
 use propbot_engine::time::UnixNanos;
 use propbot_engine::{Config, Profile};
-use propbot_recordings::generate::{self, DeriveOptions, DeriveParams};
-use propbot_recordings::import::{self, ImportOptions};
-use propbot_recordings::progress::Progress;
+use propbot_recordings::generate::DeriveParams;
 use propbot_recordings::synth::MarketUpdate;
 use propbot_recordings::tape::{RecordedMarket, Tape, TapeError};
-use propbot_recordings::{Recording, WriterOptions};
 use propbot_sim::runner;
 use propbot_sim::scenario::{Scenario, ScenarioError};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
-
-fn data(relative: &str) -> PathBuf {
-    propbot_tests::shared_data(relative)
-}
 
 /// The real Binance recording and the derived OKX one, made once per test binary.
 fn recording() -> &'static (tempfile::TempDir, PathBuf, PathBuf) {
     static ONCE: OnceLock<(tempfile::TempDir, PathBuf, PathBuf)> = OnceLock::new();
     ONCE.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let real = dir.path().join("real");
-        let derived = dir.path().join("derived");
-        let config = Config::embedded(Profile::Paper);
-        let options = ImportOptions {
-            format: None,
-            instruments: None,
-            snapshots: None,
-            stream: None,
-            writer: WriterOptions::default(),
-            config: config.clone(),
+        // Windows often enough that a two-minute scenario trades.
+        let params = DeriveParams {
+            arbitrage_every_ms: 15_000,
+            ..DeriveParams::default()
         };
-        let capture = data("binance-usdm/hftbacktest/btcusdt_20240808.gz");
-        import::import(&capture, &real, &options, &Progress::hidden()).unwrap();
-        let source = Recording::open(std::slice::from_ref(&real)).unwrap();
-        let derive = DeriveOptions {
-            seed: 7,
-            venue: Venue::Okx,
-            // Windows often enough that a two-minute scenario trades.
-            params: DeriveParams {
-                arbitrage_every_ms: 15_000,
-                ..DeriveParams::default()
-            },
-            duration_ns: 0,
-        };
-        generate::derive(
-            &config,
-            &source,
-            &derive,
-            &derived,
-            &WriterOptions::default(),
-            &Progress::hidden(),
-        )
-        .unwrap();
+        let (real, derived) = propbot_tests::btcusdt_with_derived_okx(dir.path(), params);
         (dir, real, derived)
     })
 }

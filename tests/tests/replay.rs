@@ -3,11 +3,10 @@
 //! files give the same digest; a real capture plus a venue derived from it trades and
 //! ends with a summary; bad files are clear errors.
 
-use propbot_engine::model::Venue;
 use propbot_engine::output::Mode;
 use propbot_engine::time::NANOS_PER_SECOND;
 use propbot_engine::{Config, Profile};
-use propbot_recordings::generate::{self, DeriveOptions, DeriveParams, SynthOptions};
+use propbot_recordings::generate::{self, DeriveParams, SynthOptions};
 use propbot_recordings::import::{self, ImportOptions};
 use propbot_recordings::progress::Progress;
 use propbot_recordings::tape::MapError;
@@ -71,34 +70,8 @@ fn replaying_the_same_recording_twice_gives_the_same_engine_digest() {
 #[test]
 fn paper_trading_on_the_real_capture_and_a_derived_venue_trades_and_reports() {
     let dir = tempfile::tempdir().unwrap();
-    let real = dir.path().join("real");
-    let derived = dir.path().join("derived");
-    let options = ImportOptions {
-        format: None,
-        instruments: None,
-        snapshots: None,
-        stream: None,
-        writer: WriterOptions::default(),
-        config: Config::embedded(Profile::Paper),
-    };
-    let capture = data("binance-usdm/hftbacktest/btcusdt_20240808.gz");
-    import::import(&capture, &real, &options, &Progress::hidden()).unwrap();
-    let source = Recording::open(std::slice::from_ref(&real)).unwrap();
-    let derive = DeriveOptions {
-        seed: 7,
-        venue: Venue::Okx,
-        params: DeriveParams::default(),
-        duration_ns: 0,
-    };
-    generate::derive(
-        &Config::embedded(Profile::Paper),
-        &source,
-        &derive,
-        &derived,
-        &WriterOptions::default(),
-        &Progress::hidden(),
-    )
-    .unwrap();
+    let (real, derived) =
+        propbot_tests::btcusdt_with_derived_okx(dir.path(), DeriveParams::default());
 
     // One venue alone: the engine watches but cannot trade, and says why it holds.
     let alone = replay::replay(std::slice::from_ref(&real), &ReplayOptions::paper()).unwrap();
