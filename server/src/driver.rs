@@ -524,41 +524,12 @@ impl Loop {
 
     fn execute(&mut self, actions: Vec<Output>) {
         for action in actions {
-            let (venue, request) = match action {
-                Output::Place(o) | Output::Flatten(o) => (o.venue, Request::Place(o)),
-                Output::Cancel {
-                    venue,
-                    instrument,
-                    client_order_id,
-                } => (
-                    venue,
-                    Request::Cancel {
-                        instrument,
-                        client_order_id,
-                    },
-                ),
-                Output::CancelAll { venue, .. } => (venue, Request::CancelAll),
-                Output::QueryOrder {
-                    venue,
-                    instrument,
-                    client_order_id,
-                } => (
-                    venue,
-                    Request::Query {
-                        instrument,
-                        client_order_id,
-                    },
-                ),
-                Output::ArmDeadman { venue, timeout_ns } => {
-                    (venue, Request::ArmDeadman { timeout_ns })
-                }
-                Output::Resync { venue, instrument } => (venue, Request::Resync { instrument }),
-                Output::Reconcile { venue } => (venue, Request::Reconcile),
-                Output::ReleaseLease { .. } => {
-                    self.lease_released = true;
-                    continue;
-                }
-                Output::Journal(_) | Output::Alert(_) | Output::Reply(_) => continue,
+            if let Output::ReleaseLease { .. } = action {
+                self.lease_released = true;
+                continue;
+            }
+            let Some((venue, request)) = Request::for_output(action) else {
+                continue;
             };
             if self
                 .task

@@ -666,57 +666,28 @@ impl Driver {
 
     fn dispatch(&mut self, output: Output) {
         let at = self.now.plus_nanos(self.latency_ns);
-        let (venue, request) = match output {
-            Output::Place(r) => {
-                self.orders += 1;
-                (r.venue, Request::Place(r))
-            }
-            Output::Flatten(r) => {
+        match &output {
+            Output::Place(_) => self.orders += 1,
+            Output::Flatten(_) => {
                 self.orders += 1;
                 self.flattens += 1;
-                (r.venue, Request::Place(r))
             }
-            Output::Cancel {
-                venue,
-                instrument,
-                client_order_id,
-            } => (
-                venue,
-                Request::Cancel {
-                    instrument,
-                    client_order_id,
-                },
-            ),
-            Output::CancelAll { venue, .. } => (venue, Request::CancelAll),
-            Output::QueryOrder {
-                venue,
-                instrument,
-                client_order_id,
-            } => (
-                venue,
-                Request::Query {
-                    instrument,
-                    client_order_id,
-                },
-            ),
-            Output::ArmDeadman { venue, timeout_ns } => (venue, Request::ArmDeadman { timeout_ns }),
-            Output::Resync { venue, instrument } => (venue, Request::Resync { instrument }),
-            Output::Reconcile { venue } => (venue, Request::Reconcile),
             Output::Reply(reply) => {
                 if let Ok(a) = &reply.result
                     && let Some(id) = a.request_id
                 {
                     self.pending_request = Some(id);
                 }
-                return;
             }
             Output::ReleaseLease { epoch } => {
                 // The replay is its own lease service: an epoch given back is never
                 // granted again; the next renewal grants a newer one.
                 self.lease_epoch = self.lease_epoch.max(epoch.saturating_add(1));
-                return;
             }
-            Output::Journal(_) | Output::Alert(_) => return,
+            _ => {}
+        }
+        let Some((venue, request)) = Request::for_output(output) else {
+            return;
         };
         self.schedule(at, Task::ToVenue(venue, request));
     }

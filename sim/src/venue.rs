@@ -23,7 +23,7 @@ use propbot_engine::model::{
     ClientOrderId, InstrumentId, Liquidity, Notional, OrderState, Price, Qty, Side, TimeInForce,
     TradeId, Venue, VenueOrderId, notional_of,
 };
-use propbot_engine::output::OrderRequest;
+use propbot_engine::output::{OrderRequest, Output};
 use propbot_engine::time::{NANOS_PER_MINUTE, NANOS_PER_SECOND, UnixNanos};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -110,6 +110,48 @@ pub enum Request {
         /// Instrument.
         instrument: InstrumentId,
     },
+}
+
+impl Request {
+    /// The venue request an engine output asks for, with its venue; `None` for outputs
+    /// that do not go to a venue (journal, alerts, replies, lease).
+    pub fn for_output(output: Output) -> Option<(Venue, Request)> {
+        Some(match output {
+            Output::Place(o) | Output::Flatten(o) => (o.venue, Request::Place(o)),
+            Output::Cancel {
+                venue,
+                instrument,
+                client_order_id,
+            } => (
+                venue,
+                Request::Cancel {
+                    instrument,
+                    client_order_id,
+                },
+            ),
+            Output::CancelAll { venue, .. } => (venue, Request::CancelAll),
+            Output::QueryOrder {
+                venue,
+                instrument,
+                client_order_id,
+            } => (
+                venue,
+                Request::Query {
+                    instrument,
+                    client_order_id,
+                },
+            ),
+            Output::ArmDeadman { venue, timeout_ns } => (venue, Request::ArmDeadman { timeout_ns }),
+            Output::Resync { venue, instrument } => (venue, Request::Resync { instrument }),
+            Output::Reconcile { venue } => (venue, Request::Reconcile),
+            Output::Journal(_)
+            | Output::Alert(_)
+            | Output::Reply(_)
+            | Output::ReleaseLease { .. } => {
+                return None;
+            }
+        })
+    }
 }
 
 /// What the venue sends back, to one instance.

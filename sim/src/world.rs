@@ -1502,26 +1502,14 @@ impl World {
                         },
                     );
                 }
-                Output::CancelAll { venue, .. } => self.send_request(i, venue, Request::CancelAll),
-                Output::QueryOrder {
-                    venue,
-                    instrument,
-                    client_order_id,
-                } => self.send_request(
-                    i,
-                    venue,
-                    Request::Query {
-                        instrument,
-                        client_order_id,
-                    },
-                ),
-                Output::ArmDeadman { venue, timeout_ns } => {
-                    self.send_request(i, venue, Request::ArmDeadman { timeout_ns })
+                o @ (Output::CancelAll { .. }
+                | Output::QueryOrder { .. }
+                | Output::ArmDeadman { .. }
+                | Output::Resync { .. }
+                | Output::Reconcile { .. }) => {
+                    let (venue, request) = Request::for_output(o).expect("a venue request");
+                    self.send_request(i, venue, request);
                 }
-                Output::Resync { venue, instrument } => {
-                    self.send_request(i, venue, Request::Resync { instrument })
-                }
-                Output::Reconcile { venue } => self.send_request(i, venue, Request::Reconcile),
                 Output::ReleaseLease { epoch } => {
                     if !self.cut(Node::Instance(i), Node::Lease) {
                         let lat = self.latency();
