@@ -169,7 +169,8 @@ fn running_engine(stream: &Stream) -> (Engine, UnixNanos) {
         now,
         Input::Lease(LeaseEvent::Granted {
             epoch: 1,
-            expires_at: UnixNanos(u64::MAX / 2),
+            requested_at: UnixNanos::ZERO,
+            ttl_ns: u64::MAX / 2,
         }),
     );
     for venue in Venue::ALL {

@@ -368,13 +368,17 @@ pub struct ControlPatch {
 /// Leadership news.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum LeaseEvent {
-    /// This instance holds the lease for `epoch` until `expires_at`. A renewal is a
-    /// grant with the same epoch and a later expiry.
+    /// The lease service granted this instance the lease for `epoch`, for `ttl_ns`
+    /// from when the request left. A renewal is a grant with the same epoch. The engine
+    /// reckons the expiry itself (`requested_at + ttl_ns`, less any clock step back the
+    /// request's stamp may include), so no driver has to.
     Granted {
         /// Epoch (grows with every new leader and every start).
         epoch: u32,
-        /// Lease expiry by the driver's clock.
-        expires_at: UnixNanos,
+        /// The driver's clock when the request left (the same clock as `now`).
+        requested_at: UnixNanos,
+        /// Lease time the service granted, ns.
+        ttl_ns: u64,
     },
     /// The lease is gone (expired, revoked or taken by another instance).
     Lost,

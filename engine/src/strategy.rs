@@ -137,6 +137,29 @@ pub enum Blocked {
 }
 
 impl Blocked {
+    /// Operator-facing text.
+    pub const fn text(self) -> &'static str {
+        match self {
+            Blocked::BookInvalid => "book invalid",
+            Blocked::BookStale => "book stale",
+            Blocked::NoQuote => "one side of a book is empty",
+            Blocked::BelowThreshold => "edge below threshold",
+            Blocked::Hold => "HOLD",
+            Blocked::SafeMode => "safe mode",
+            Blocked::Disabled => "strategy disabled",
+            Blocked::NotLeader => "not the leader",
+            Blocked::Quarantined => "route quarantined",
+            Blocked::RateLimited => "rate limited",
+            Blocked::Maintenance => "venue maintenance",
+            Blocked::Disconnected => "venue disconnected",
+            Blocked::NotReconciled => "venue not reconciled",
+            Blocked::NoHeadroom => "no risk headroom",
+            Blocked::BelowMinimum => "below minimum size",
+            Blocked::Busy => "order table busy",
+            Blocked::Cooldown => "cooldown",
+        }
+    }
+
     /// Whether this is a risk or guard block (as opposed to "no opportunity").
     pub const fn is_risk(self) -> bool {
         !matches!(
@@ -406,6 +429,23 @@ pub enum Phase {
     Unwinding,
 }
 
+/// An unwind under way: after a hedge timeout, or a hedge that HOLD stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Unwind {
+    /// When the engine decided to unwind.
+    pub since: UnixNanos,
+    /// Unwind orders sent.
+    pub attempts: u32,
+    /// No new attempt before this unless the last one made progress.
+    pub next_attempt_at: UnixNanos,
+    /// |net| when the last attempt was made.
+    pub net_at_attempt: i64,
+    /// Why the last attempt could not send an order (`None` after one went).
+    pub blocked: Option<UnwindBlocked>,
+    /// The unwind outlived its deadline: Critical alert raised, status shows it.
+    pub escalated: bool,
+}
+
 /// Per-instrument trading state.
 #[derive(Clone, Debug, Serialize)]
 pub struct PairState {
@@ -437,6 +477,16 @@ pub struct PairState {
     pub hedges: u64,
     /// Unwinds after a hedge timeout.
     pub unwinds: u64,
+    /// The unwind under way, if any.
+    pub unwind: Option<Unwind>,
+    /// Since when the net position has been at least dust (zero while hedged).
+    pub naked_since: UnixNanos,
+    /// Net position (signed, base units) as of the last evaluation.
+    pub naked_qty: Qty,
+    /// Its notional at the mark.
+    pub naked_notional: Notional,
+    /// The configured unhedged-exposure alert was raised for the current episode.
+    pub naked_alerted: bool,
     /// Execution style.
     pub style: ExecutionStyle,
 }
@@ -463,6 +513,11 @@ impl PairState {
             decisions: 0,
             hedges: 0,
             unwinds: 0,
+            unwind: None,
+            naked_since: UnixNanos::ZERO,
+            naked_qty: Qty::ZERO,
+            naked_notional: Notional::ZERO,
+            naked_alerted: false,
             style,
         }
     }
@@ -493,9 +548,133 @@ impl PairState {
     }
 }
 
+/// Why no unwind order can be sent for an imbalance right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnwindBlocked {
+    /// Every venue that could reduce the excess has an unusable book.
+    BookInvalid,
+    /// No venue holds a position the excess could be taken from in a tradable size.
+    BelowMinimum,
+    /// An order was refused by the engine's own checks (see the reason).
+    Refused(Blocked),
+}
+
+impl UnwindBlocked {
+    /// Operator-facing text.
+    pub const fn text(self) -> &'static str {
+        match self {
+            UnwindBlocked::BookInvalid => "no valid book on a venue that could reduce it",
+            UnwindBlocked::BelowMinimum => "below the venues' minimum sizes",
+            UnwindBlocked::Refused(b) => b.text(),
+        }
+    }
+}
+
+/// A reduce-only order that brings the pair's net position back toward zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnwindChoice {
+    /// Venue slot to trade on.
+    pub slot: usize,
+    /// Quantity (a multiple of the venue's lot, at least its minimum, no more than its
+    /// position).
+    pub qty: Qty,
+}
+
+/// Chooses the reduce-only order that leaves the smallest net position.
+///
+/// The excess can only be taken from a venue whose position has the sign of the net.
+/// Rounding the excess *down* to that venue's lot may leave nothing to send (an excess
+/// of 0.0009 BTC on a venue that trades 0.001 lots); rounding *up* overshoots by less
+/// than one lot, and the other venue, which then holds the excess, takes back the rest
+/// in its own finer lots. Both candidates are bounded by the venue's position, so the
+/// order never needs more than reduce-only. Ties prefer the larger position.
+pub fn unwind_choice(
+    spec: &PairSpec,
+    positions: [i64; 2],
+    books_ok: [bool; 2],
+) -> Result<UnwindChoice, UnwindBlocked> {
+    let net = positions[0] + positions[1];
+    assert!(net != 0, "unwind_choice needs an imbalance");
+    let mut best: Option<(i64, i64, UnwindChoice)> = None;
+    let mut book_blocked = false;
+    for slot in 0..2 {
+        let pos = positions[slot];
+        if pos.signum() != net.signum() {
+            continue;
+        }
+        let (lot, min) = (spec.lots[slot].raw(), spec.min_qtys[slot].raw());
+        let down = Qty(net.abs().min(pos.abs()))
+            .round_down_to(spec.lots[slot])
+            .raw();
+        let up = (net.abs() + lot - 1) / lot * lot;
+        for qty in [down, up] {
+            if qty < min.max(1) || qty > pos.abs() {
+                continue;
+            }
+            if !books_ok[slot] {
+                book_blocked = true;
+                continue;
+            }
+            let residual = (net.abs() - qty).abs();
+            let key = (residual, -pos.abs());
+            if best.is_none_or(|(r, p, _)| key < (r, p)) {
+                let qty = Qty(qty);
+                best = Some((key.0, key.1, UnwindChoice { slot, qty }));
+            }
+        }
+    }
+    match best {
+        Some((residual, _, choice)) if residual < net.abs() => Ok(choice),
+        _ if book_blocked => Err(UnwindBlocked::BookInvalid),
+        _ => Err(UnwindBlocked::BelowMinimum),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn unwind(positions: [i64; 2], books_ok: [bool; 2]) -> Result<(usize, i64), UnwindBlocked> {
+        let (_, s) = spec();
+        unwind_choice(&s, positions, books_ok).map(|c| (c.slot, c.qty.raw()))
+    }
+
+    /// at-p0-runaway seed 3109: Binance +0.0020, OKX -0.0011 leaves +0.0009 BTC, less
+    /// than Binance's 0.001 lot. The unwind rounds up on Binance (reduce-only, within its
+    /// position), and OKX takes back the 0.0001 overshoot next.
+    #[test]
+    fn regression_unwind_of_less_than_a_lot_rounds_up_then_settles_on_the_finer_venue() {
+        assert_eq!(unwind([20, -11], [true, true]), Ok((0, 10)));
+        assert_eq!(unwind([10, -11], [true, true]), Ok((1, 1)));
+    }
+
+    #[test]
+    fn unwind_takes_the_exact_excess_when_a_lot_allows() {
+        assert_eq!(unwind([30, -10], [true, true]), Ok((0, 20)));
+        assert_eq!(unwind([10, -19], [true, true]), Ok((1, 9)));
+        assert_eq!(unwind([0, 7], [true, true]), Ok((1, 7)));
+        assert_eq!(unwind([-40, 0], [true, true]), Ok((0, 40)));
+    }
+
+    #[test]
+    fn unwind_says_why_it_cannot_go() {
+        assert_eq!(
+            unwind([20, -11], [false, true]),
+            Err(UnwindBlocked::BookInvalid)
+        );
+        // OKX could reduce a short, but the excess is long: only Binance can take it.
+        assert_eq!(
+            unwind([20, -11], [false, false]),
+            Err(UnwindBlocked::BookInvalid)
+        );
+        // An odd position below Binance's lot (never made by fills, but recovered or
+        // adjusted ones can be) cannot be reduced there.
+        assert_eq!(
+            unwind([5, 0], [true, true]),
+            Err(UnwindBlocked::BelowMinimum)
+        );
+    }
     use crate::config::Profile;
 
     fn spec() -> (Config, PairSpec) {

@@ -292,7 +292,8 @@ impl Loop {
                 now,
                 Input::Lease(LeaseEvent::Granted {
                     epoch: self.task.epoch,
-                    expires_at: now.plus_nanos(LEASE_TTL_NS),
+                    requested_at: now,
+                    ttl_ns: LEASE_TTL_NS,
                 }),
             );
         }

@@ -105,7 +105,9 @@ async fn health_readiness_metrics_and_openapi() {
     assert_eq!(s, StatusCode::OK);
     for needle in [
         "# TYPE propbot_component_status gauge",
-        "propbot_component_status{id=\"journal\"",
+        // The encoder writes a series' label pairs sorted by label name.
+        "propbot_component_status{group=\"P",
+        "\",id=\"journal\"}",
         "propbot_engine_events_total",
         "propbot_slo{name=\"ws_gap_ms_p95\"}",
         "readiness_status{status=",
@@ -117,6 +119,7 @@ async fn health_readiness_metrics_and_openapi() {
             "missing {needle} in /metrics:\n{text}"
         );
     }
+    unhedged_families_name_every_traded_instrument(&h, &text).await;
     let l = h.get("/metrics/latency").await;
     assert!(
         l["endpoints"]["GET /api/health"]["count"].as_u64().unwrap() >= 1,
@@ -147,6 +150,38 @@ async fn health_readiness_metrics_and_openapi() {
     let (s, _) = h.raw("GET", "/", None, None).await;
     assert_eq!(s, StatusCode::TEMPORARY_REDIRECT);
     h.stop().await;
+}
+
+/// The unhedged-exposure gauges have one series per traded instrument, labelled with
+/// its name; a fresh paper service (in HOLD) holds no naked position.
+async fn unhedged_families_name_every_traded_instrument(h: &Harness, text: &str) {
+    let universe = h.get("/api/ui/universe").await;
+    let traded: Vec<&str> = universe["instruments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["traded"] == true)
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert!(!traded.is_empty(), "{universe}");
+    for family in [
+        "propbot_unhedged_notional_usd",
+        "propbot_unhedged_age_seconds",
+        "propbot_unwind_escalated",
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {family} gauge\n")),
+            "missing the {family} family in /metrics:\n{text}"
+        );
+        for name in &traded {
+            let series = format!("{family}{{instrument=\"{name}\"}} ");
+            let value = text
+                .lines()
+                .find_map(|line| line.strip_prefix(series.as_str()))
+                .unwrap_or_else(|| panic!("missing {series} in /metrics:\n{text}"));
+            assert_eq!(value.parse::<f64>(), Ok(0.0), "{series}{value}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,4 +1,5 @@
-//! `propbot scenario run [PATH…] [--seeds N] [--seed S] [--json FILE] [--threads T]`:
+//! `propbot scenario run [PATH…] [--seeds N] [--seed-start S] [--seed S] [--json FILE]
+//! [--threads T]`:
 //! the acceptance-suite runner's command line. The `propbot` binary forwards its
 //! `scenario` subcommand here.
 //!
@@ -13,12 +14,14 @@ use crate::scenario::Scenario;
 use std::path::{Path, PathBuf};
 
 const USAGE: &str =
-    "usage: propbot scenario run [PATH…] [--seeds N] [--seed S] [--json FILE] [--threads T]
-                             [--recording DIR…]
+    "usage: propbot scenario run [PATH…] [--seeds N] [--seed-start S] [--seed S] [--json FILE]
+                             [--threads T] [--recording DIR…]
   PATH        scenario files or directories (default: scenarios/)
   --recording DIR  drive the market of every scenario from this recording (files or
               directories; repeat for more, e.g. a real venue and a derived one)
-  --seeds N   run seeds 0..N of every scenario (default: each scenario's `seeds`)
+  --seeds N   run N seeds of every scenario (default: each scenario's `seeds`)
+  --seed-start S  the first seed of the run (default 0): seeds S..S+N explore new
+              ground instead of re-running 0..N
   --seed S    replay one seed with a step trace
   --json FILE write every summary and failure as JSON
   --threads T worker threads (default: all cores)
@@ -27,6 +30,7 @@ const USAGE: &str =
 struct Args {
     paths: Vec<PathBuf>,
     seeds: Option<u64>,
+    seed_start: u64,
     seed: Option<u64>,
     json: Option<PathBuf>,
     threads: usize,
@@ -44,6 +48,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
     let mut a = Args {
         paths: Vec::new(),
         seeds: None,
+        seed_start: 0,
         seed: None,
         json: None,
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -63,6 +68,11 @@ fn parse(args: &[String]) -> Result<Args, String> {
                         .parse()
                         .map_err(|_| "--seeds needs a number".to_owned())?,
                 )
+            }
+            "--seed-start" => {
+                a.seed_start = value("--seed-start")?
+                    .parse()
+                    .map_err(|_| "--seed-start needs a number".to_owned())?
             }
             "--seed" => {
                 a.seed = Some(
@@ -168,7 +178,14 @@ pub fn run(args: &[String]) -> i32 {
     let mut failed = false;
     for (path, s) in &scenarios {
         let n = a.seeds.unwrap_or(s.seeds);
-        let seeds: Vec<u64> = (0..n).collect();
+        let Some(end) = a.seed_start.checked_add(n) else {
+            eprintln!(
+                "propbot scenario: --seed-start {} + {n} seeds overflows",
+                a.seed_start
+            );
+            return 2;
+        };
+        let seeds: Vec<u64> = (a.seed_start..end).collect();
         let started = wall_clock();
         let results = runner::run_seeds(s, &seeds, a.threads);
         let summary = runner::summarise(
@@ -177,8 +194,8 @@ pub fn run(args: &[String]) -> i32 {
             started.elapsed().as_secs_f64(),
         );
         eprintln!(
-            "{}: {}/{} passed in {:.1} s",
-            s.name, summary.passed, summary.seeds, summary.wall_s
+            "{}: {}/{} passed (seeds {}..{end}) in {:.1} s",
+            s.name, summary.passed, summary.seeds, a.seed_start, summary.wall_s
         );
         for r in results.iter().filter(|r| r.failure.is_some()).take(3) {
             failed = true;

@@ -556,10 +556,10 @@ impl Driver {
     }
 
     fn grant_lease(&mut self) {
-        let expires_at = self.now.plus_nanos(LEASE_TTL_NS);
         self.input(Input::Lease(LeaseEvent::Granted {
             epoch: self.lease_epoch,
-            expires_at,
+            requested_at: self.now,
+            ttl_ns: LEASE_TTL_NS,
         }));
     }
 

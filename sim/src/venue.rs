@@ -402,7 +402,7 @@ impl SimVenue {
         out
     }
 
-    fn in_maintenance(&self, now: UnixNanos) -> Option<bool> {
+    pub(crate) fn in_maintenance(&self, now: UnixNanos) -> Option<bool> {
         // Some(true) = pre-open, Some(false) = down.
         let t = self.clock(now);
         self.faults
@@ -648,6 +648,12 @@ impl SimVenue {
         if o.instrument.index() >= self.books.len() || !o.qty.is_positive() {
             return reject(self, RejectReason::Other, out);
         }
+        // The venue's lot filter (Binance LOT_SIZE, OKX lotSz/minSz): sizes are whole
+        // lots, so every fill and every position is too.
+        let (lot, min) = self.lot(o.instrument);
+        if o.qty.raw() % lot.raw() != 0 || o.qty < min {
+            return reject(self, RejectReason::BelowMinimum, out);
+        }
         if self.clock(now) > o.expires_at {
             return reject(self, RejectReason::Expired, out);
         }
@@ -767,7 +773,16 @@ impl SimVenue {
         }
     }
 
-    /// Taker fill walking the book up to the order's limit, at most `max_qty`.
+    /// The venue's lot and minimum size for an instrument (one unit when unlisted).
+    fn lot(&self, instrument: InstrumentId) -> (Qty, Qty) {
+        self.config
+            .listing(self.venue, instrument)
+            .map_or((Qty(1), Qty(1)), |l| (l.lot, l.min_qty))
+    }
+
+    /// Taker fill walking the book up to the order's limit, at most `max_qty`, in
+    /// whole lots (a level thinner than a lot, which only a generated book can show,
+    /// is passed over).
     fn take(&mut self, now: UnixNanos, id: ClientOrderId, max_qty: Qty, out: &mut Vec<Routed>) {
         let o = self.orders[&id];
         let i = o.request.instrument.index();
@@ -781,14 +796,17 @@ impl SimVenue {
                 .take_while(|l| l.price >= o.request.price)
                 .collect(),
         };
+        let (lot, _) = self.lot(o.request.instrument);
         let mut remaining = max_qty.raw() - o.filled.raw();
         for l in levels {
             if remaining <= 0 {
                 break;
             }
-            let q = remaining.min(l.qty.raw());
-            self.fill(now, id, l.price, Qty(q), Liquidity::Taker, out);
-            remaining -= q;
+            let q = Qty(remaining.min(l.qty.raw())).round_down_to(lot);
+            if q.is_positive() {
+                self.fill(now, id, l.price, q, Liquidity::Taker, out);
+                remaining -= q.raw();
+            }
         }
     }
 
@@ -876,7 +894,8 @@ impl SimVenue {
         }
     }
 
-    /// A public trade at `price` consumes resting size ahead of our makers, then them.
+    /// A public trade at `price` consumes resting size ahead of our makers, then them,
+    /// in whole lots.
     fn trade_hits_makers(
         &mut self,
         now: UnixNanos,
@@ -895,6 +914,7 @@ impl SimVenue {
             })
             .map(|o| o.request.client_order_id)
             .collect();
+        let (lot, _) = self.lot(instrument);
         let mut volume = qty.raw();
         for id in ids {
             let o = self.orders.get_mut(&id).expect("open");
@@ -902,7 +922,7 @@ impl SimVenue {
             o.queue_ahead = Qty(o.queue_ahead.raw() - ahead);
             volume -= ahead;
             let rest = o.request.qty.raw() - o.filled.raw();
-            let q = rest.min(volume);
+            let q = Qty(rest.min(volume)).round_down_to(lot).raw();
             let limit = o.request.price;
             if q > 0 {
                 volume -= q;

@@ -757,8 +757,18 @@ impl World {
         }
     }
 
-    fn is_paused(&self, i: u8) -> bool {
+    pub(crate) fn is_paused(&self, i: u8) -> bool {
         self.now < self.instances[i as usize].paused_until
+    }
+
+    /// Whether instance `i` cannot trade on `venue` right now, by the world's truth: a
+    /// link cut either way, a ban (418), or the venue in maintenance.
+    pub(crate) fn venue_unreachable(&self, i: u8, venue: Venue) -> bool {
+        let v = &self.venues[venue.index()];
+        self.cut(Node::Instance(i), Node::Venue(venue))
+            || self.cut(Node::Venue(venue), Node::Instance(i))
+            || self.now < v.banned_until()
+            || v.in_maintenance(self.now).is_some()
     }
 
     fn on_market(&mut self) {
@@ -1165,12 +1175,12 @@ impl World {
                 },
                 Msg::Lease(answer, sent_local) => {
                     if let LeaseAnswer::Granted { epoch } = answer {
-                        let expires_at = sent_local.plus_nanos(ttl);
                         engine.handle(
                             local,
                             Input::Lease(LeaseEvent::Granted {
                                 epoch: *epoch,
-                                expires_at,
+                                requested_at: *sent_local,
+                                ttl_ns: ttl,
                             }),
                         );
                     }
@@ -2151,6 +2161,8 @@ fn describe_msg(m: &Msg) -> String {
                 MarketUpdate::Trade { .. } => "trade",
             }
         ),
+        // Execution reports in full: their kind and quantities are what a reader needs.
+        Msg::Venue(venue, Response::Execution(r)) => format!("{venue} {r:?}"),
         other => format!("{other:?}").chars().take(160).collect(),
     }
 }

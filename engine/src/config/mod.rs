@@ -222,6 +222,11 @@ pub struct RiskConfig {
     pub capital: Notional,
     /// Largest number of live orders.
     pub max_open_orders: u32,
+    /// Naked (unhedged) notional of one instrument above which an alert is raised
+    /// once it has lasted `unhedged_alert_after_ns`.
+    pub unhedged_alert: Notional,
+    /// How long the naked notional must stay above the bound before the alert.
+    pub unhedged_alert_after_ns: u64,
 }
 
 /// How the two legs are executed.
@@ -902,6 +907,13 @@ fn build_risk(v: &mut Validator, raw: &RawConfig) -> Option<RiskConfig> {
     let unrealized = usd(v, "risk.unrealized_loss_usd", &r.unrealized_loss_usd, 1);
     let capital = usd(v, "risk.capital_usd", &r.capital_usd, 1);
     let max_open = v.range("risk.max_open_orders", &r.max_open_orders, 1, 10_000);
+    let unhedged = usd(v, "risk.unhedged_alert_usd", &r.unhedged_alert_usd, 1);
+    let unhedged_after = v.range(
+        "risk.unhedged_alert_after_ms",
+        &r.unhedged_alert_after_ms,
+        0,
+        3_600_000,
+    );
     Some(RiskConfig {
         per_symbol_notional: per_symbol?,
         total_notional: total?,
@@ -909,6 +921,8 @@ fn build_risk(v: &mut Validator, raw: &RawConfig) -> Option<RiskConfig> {
         unrealized_loss: unrealized?,
         capital: capital?,
         max_open_orders: max_open?,
+        unhedged_alert: unhedged?,
+        unhedged_alert_after_ns: ms(unhedged_after?),
     })
 }
 

@@ -204,6 +204,8 @@ pub struct RawRisk {
     pub unrealized_loss_usd: Option<Lenient<DecimalText>>,
     pub capital_usd: Option<Lenient<DecimalText>>,
     pub max_open_orders: Option<Lenient<u32>>,
+    pub unhedged_alert_usd: Option<Lenient<DecimalText>>,
+    pub unhedged_alert_after_ms: Option<Lenient<u64>>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }

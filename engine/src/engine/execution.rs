@@ -1,6 +1,6 @@
 //! Execution reports, order timeouts and lookups, cancels.
 
-use super::{Engine, LOOKUP_RETRY_NS};
+use super::{Engine, LOOKUP_RETRY_NS, RECON_RETRY_NS};
 use crate::input::{ExecutionKind, ExecutionReport, RejectReason};
 use crate::ledger::{Booked, Fill};
 use crate::model::{ClientOrderId, Liquidity, OrderState, Side, notional_of};
@@ -153,6 +153,7 @@ impl Engine {
                             report.venue
                         ),
                     ),
+                    RejectReason::ReduceOnly => self.position_disputed(report.venue),
                     _ => {}
                 }
             }
@@ -277,11 +278,50 @@ impl Engine {
 
     /// Asks the driver to reconcile a venue (once until it answers).
     pub(crate) fn request_reconciliation(&mut self, venue: crate::model::Venue) {
+        let now = self.now;
         let r = &mut self.recon[venue.index()];
         if r.requested {
             return;
         }
         r.requested = true;
+        r.requested_at = now;
         self.emit(Output::Reconcile { venue });
+    }
+
+    /// Forgets a venue's reconciliation and asks for a new one: no order of any kind
+    /// goes to it until the answer (a new epoch, where another leader may have traded
+    /// the account; a reduce-only order the venue says would not reduce).
+    pub(crate) fn reconcile_again(&mut self, venue: crate::model::Venue) {
+        let r = &mut self.recon[venue.index()];
+        r.done = false;
+        r.requested = false;
+        self.request_reconciliation(venue);
+    }
+
+    /// The venue rejected a reduce-only order as not reducing: the engine's position
+    /// there is not the venue's. Reconcile before anything else goes (at-p0-chaos seed
+    /// 1519 resent such a hedge about a hundred times a second).
+    fn position_disputed(&mut self, venue: crate::model::Venue) {
+        if !self.recon[venue.index()].done {
+            return;
+        }
+        self.alert(
+            Severity::Error,
+            "position_disputed",
+            "recon",
+            format!("{venue} rejected a reduce-only order: positions differ; reconciling"),
+        );
+        self.reconcile_again(venue);
+    }
+
+    /// Asks again for a reconciliation that went unanswered (a lost request, a 429).
+    pub(super) fn recon_tick(&mut self, now: UnixNanos) {
+        for venue in crate::model::Venue::ALL {
+            let r = self.recon[venue.index()];
+            if r.requested && now.nanos_since(r.requested_at) >= RECON_RETRY_NS {
+                self.recon[venue.index()].requested = false;
+                self.request_reconciliation(venue);
+            }
+        }
     }
 }

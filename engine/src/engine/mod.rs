@@ -22,6 +22,7 @@ mod trading;
 mod views;
 
 pub use status::{ActiveAlert, Component, Group, GroupScore, HoldInfo, SloValues, StatusReport};
+pub use trading::{UNWIND_ATTEMPTS, UNWIND_RETRY_NS, unwind_deadline_ns};
 
 use crate::book::Book;
 use crate::config::{Config, MaintenanceWindow};
@@ -52,6 +53,8 @@ pub const OUTPUTS_MAX: usize = 1_000_000;
 pub const SLO_WINDOW_NS: u64 = 5 * NANOS_PER_MINUTE;
 /// An order lookup without an answer is repeated after this long.
 const LOOKUP_RETRY_NS: u64 = NANOS_PER_SECOND;
+/// A reconciliation without an answer is asked for again after this long.
+const RECON_RETRY_NS: u64 = 5 * NANOS_PER_SECOND;
 /// Flatten attempts are repeated at most this often while a breach stands.
 const FLATTEN_RETRY_NS: u64 = NANOS_PER_SECOND;
 
@@ -83,6 +86,8 @@ pub struct ReconState {
     pub fills_recovered: u64,
     /// A reconciliation was requested and not answered yet.
     pub requested: bool,
+    /// When it was last requested.
+    pub requested_at: UnixNanos,
 }
 
 /// Journal bookkeeping.
@@ -646,14 +651,21 @@ impl Engine {
 
     fn on_lease(&mut self, now: UnixNanos, event: LeaseEvent) {
         match event {
-            LeaseEvent::Granted { epoch, expires_at } => {
+            LeaseEvent::Granted {
+                epoch,
+                requested_at,
+                ttl_ns,
+            } => {
+                let expires_at = self.fencing.expiry_of(requested_at, ttl_ns);
                 let a = self.fencing.on_granted(now, epoch, expires_at);
                 if a.new_epoch {
                     self.orders.new_epoch();
                     self.journal_event(JournalEvent::LeaseAcquired { epoch });
-                    // A new leader adopts nothing blindly: reconcile every venue.
+                    // A new leader adopts nothing blindly: reconcile every venue, even one
+                    // reconciled under an earlier epoch (another leader may have traded
+                    // the account since; at-p0-chaos seed 1519).
                     for venue in Venue::ALL {
-                        self.request_reconciliation(venue);
+                        self.reconcile_again(venue);
                     }
                 }
                 if a.stale_grant {
@@ -766,6 +778,7 @@ impl Engine {
         }
         self.maintenance_tick(now);
         self.orders_tick(now);
+        self.recon_tick(now);
         self.books_tick(now);
         self.retry_cancel_alls(now);
         self.deadman_tick(now);

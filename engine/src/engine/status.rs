@@ -595,7 +595,70 @@ impl Engine {
         self.config.strategy.venues.clone()
     }
 
+    /// Naked (unhedged) exposure: the worst instrument's net position, its notional
+    /// and age, and what its unwind is doing. ERROR once an unwind is overdue or the
+    /// naked notional stayed above `risk.unhedged_alert_usd` past its grace time.
+    fn unhedged_component(&self, now: UnixNanos, b: &mut Builder) {
+        let naked = self.pairs.iter().filter(|p| !p.naked_since.is_zero());
+        let worst = naked.max_by_key(|p| p.naked_notional.raw().unsigned_abs());
+        let total: i64 = self
+            .pairs
+            .iter()
+            .map(|p| p.naked_notional.raw().abs())
+            .sum();
+        let age_s =
+            |p: &crate::strategy::PairState| now.nanos_since(p.naked_since) / NANOS_PER_SECOND;
+        let Some(p) = worst else {
+            return b.add(
+                "unhedged_exposure",
+                "Unhedged Exposure",
+                Group::P0,
+                GuardLevel::Ok,
+                "hedged: no naked position".to_owned(),
+                &[("naked_notional_usd", 0.0), ("naked_age_s", 0.0)],
+            );
+        };
+        let doing = match p.unwind {
+            Some(u) if u.escalated => {
+                format!(
+                    "unwind overdue: {}",
+                    u.blocked.map_or("orders did not fill", |r| r.text())
+                )
+            }
+            Some(u) => match u.blocked {
+                Some(r) => format!("unwind blocked: {}; retrying", r.text()),
+                None => format!("unwinding (attempt {})", u.attempts),
+            },
+            None if p.phase == Phase::Idle => "not being hedged (HOLD or a guard)".to_owned(),
+            None => "hedging".to_owned(),
+        };
+        let summary = format!(
+            "{}: {} unhedged (≈ {} USD) for {} s; {doing}",
+            self.instrument_name(p.spec.instrument),
+            p.naked_qty.display(p.spec.scales.qty),
+            p.naked_notional.display(),
+            age_s(p),
+        );
+        let level = if p.unwind.is_some_and(|u| u.escalated) || p.naked_alerted {
+            GuardLevel::Error
+        } else {
+            GuardLevel::Warn
+        };
+        b.add(
+            "unhedged_exposure",
+            "Unhedged Exposure",
+            Group::P0,
+            level,
+            summary,
+            &[
+                ("naked_notional_usd", total as f64 / NOTIONAL_ONE as f64),
+                ("naked_age_s", age_s(p) as f64),
+            ],
+        );
+    }
+
     fn p0_components(&self, now: UnixNanos, b: &mut Builder) {
+        self.unhedged_component(now, b);
         let j = &self.journal;
         let lag = j.emitted - j.committed;
         let lag_ms = if j.uncommitted_since.is_zero() {

@@ -177,7 +177,8 @@ impl Harness {
     pub fn ready(&mut self) {
         self.feed(Input::Lease(LeaseEvent::Granted {
             epoch: 7,
-            expires_at: self.now.plus_millis(3_600_000),
+            requested_at: self.now,
+            ttl_ns: 3_600_000 * NANOS_PER_MILLI,
         }));
         for v in Venue::ALL {
             self.venue(v, VenueEventKind::Connected);
@@ -803,7 +804,8 @@ fn no_orders_past_half_the_lease_without_renewal() {
     h.ready();
     h.feed(Input::Lease(LeaseEvent::Granted {
         epoch: 7,
-        expires_at: h.now.plus_millis(10_000),
+        requested_at: h.now,
+        ttl_ns: 10_000 * NANOS_PER_MILLI,
     }));
     h.resume();
     h.advance(5_100);
@@ -1215,7 +1217,8 @@ fn run_session(steps: &[Step]) -> (Vec<Output>, [u8; 32]) {
                 if *keep {
                     h.feed(Input::Lease(LeaseEvent::Granted {
                         epoch: 7,
-                        expires_at: h.now.plus_millis(3_600_000),
+                        requested_at: h.now,
+                        ttl_ns: 3_600_000 * NANOS_PER_MILLI,
                     }))
                 } else {
                     h.feed(Input::Lease(LeaseEvent::Lost))
@@ -1398,5 +1401,252 @@ fn a_venue_side_invalid_book_halts_the_route_and_asks_for_a_resync() {
     assert!(
         out.iter()
             .any(|o| matches!(o, Output::Alert(a) if a.message.contains("checksum mismatch")))
+    );
+}
+
+/// at-p0-runaway seed 3109: a maker leg fills partly, its hedge fills, and the rest of
+/// the leg fills more than the hedge timeout later. The first fill's hedge clock was
+/// never reset, so the second fill "timed out" at once and the engine held.
+#[test]
+fn regression_a_later_maker_fill_after_a_hedged_partial_starts_a_new_hedge_clock() {
+    let mut config = Config::embedded(Profile::Paper);
+    config.strategy.execution = crate::config::ExecutionStyle::MakerFirst;
+    config.strategy.maker_timeout_ns = 60_000 * MS;
+    let mut h = Harness::with(config);
+    h.ready();
+    h.resume();
+    h.quote(Venue::Binance, 600_000, 100, 600_010, 100);
+    let maker = places(&h.quote(Venue::Okx, 600_800, 100, 600_810, 100))[0];
+    assert_eq!(maker.qty, Qty(10));
+    let hedge = places(&h.fill(&maker, 1, 600_000))[0];
+    h.fill(&hedge, 1, 600_800);
+    // Three seconds pass with the maker leg resting and the edge still there.
+    for _ in 0..30 {
+        h.advance(100);
+        h.quote(Venue::Binance, 600_000, 100, 600_010, 100);
+        h.quote(Venue::Okx, 600_800, 100, 600_810, 100);
+    }
+    assert_eq!(h.e.pairs()[0].phase, crate::strategy::Phase::Maker);
+    let out = h.fill(&maker, 9, 600_000);
+    assert!(
+        !tripped(&out, crate::guards::GuardId::HedgeTimeout),
+        "{out:?}"
+    );
+    let hedge = places(&out);
+    assert_eq!(hedge.len(), 1, "{out:?}");
+    assert_eq!(
+        (hedge[0].venue, hedge[0].side, hedge[0].qty),
+        (Venue::Okx, Side::Sell, Qty(9))
+    );
+    assert_eq!(h.e.control().mode, Mode::Run);
+}
+
+/// The paper config with room for two arbitrages under the notional caps.
+fn roomy() -> Config {
+    let mut config = Config::embedded(Profile::Paper);
+    config.risk.per_symbol_notional = Notional::from_usd(10_000);
+    config.risk.total_notional = Notional::from_usd(10_000);
+    config
+}
+
+/// Builds Binance +0.0020 / OKX -0.0011 BTC (the end state of at-p0-runaway seed 3109)
+/// with the second short leg's IOC still working (filled 1 of 10).
+fn a_sub_lot_excess(h: &mut Harness) {
+    h.ready();
+    h.resume();
+    let legs = places(&open_arbitrage(h));
+    h.fill(&legs[0], 10, 600_000);
+    h.fill(&legs[1], 10, 600_800);
+    h.expire_all();
+    h.keep_alive();
+    h.advance(600);
+    h.keep_alive();
+    let legs = places(&open_arbitrage(h));
+    assert_eq!(legs.len(), 2, "a second arbitrage");
+    h.fill(&legs[0], 10, 600_000);
+    h.fill(&legs[1], 1, 600_800);
+}
+
+fn hold_and_expire(h: &mut Harness) -> Vec<Output> {
+    h.operator(
+        "ops",
+        OperatorAction::Hold {
+            reason: "test".into(),
+        },
+    );
+    h.expire_all()
+}
+
+/// at-p0-runaway seed 3109: the excess (0.0009 BTC) is less than Binance's lot, so
+/// rounding it down there left nothing to send, and the engine announced an unwind it
+/// never made. It now rounds up on Binance and takes the overshoot back on OKX.
+#[test]
+fn regression_an_excess_smaller_than_a_lot_is_unwound_not_just_announced() {
+    let mut h = Harness::with(roomy());
+    a_sub_lot_excess(&mut h);
+    let mut out = hold_and_expire(&mut h);
+    assert_eq!(
+        (h.position(Venue::Binance), h.position(Venue::Okx)),
+        (20, -11)
+    );
+    out.extend(h.advance(100));
+    let unwind = flattens(&out);
+    assert_eq!(unwind.len(), 1, "{out:?}");
+    assert_eq!(
+        (
+            unwind[0].venue,
+            unwind[0].side,
+            unwind[0].qty,
+            unwind[0].purpose
+        ),
+        (Venue::Binance, Side::Sell, Qty(10), OrderPurpose::Unwind)
+    );
+    assert!(unwind[0].reduce_only);
+    // The overshoot is taken back at once: progress needs no retry wait.
+    let out = h.fill(&unwind[0], 10, 599_990);
+    let unwind = flattens(&out);
+    assert_eq!(unwind.len(), 1, "{out:?}");
+    assert_eq!(
+        (unwind[0].venue, unwind[0].side, unwind[0].qty),
+        (Venue::Okx, Side::Buy, Qty(1))
+    );
+    h.fill(&unwind[0], 1, 600_810);
+    assert_eq!(
+        (h.position(Venue::Binance), h.position(Venue::Okx)),
+        (10, -10)
+    );
+    assert_eq!(h.e.pairs()[0].phase, crate::strategy::Phase::Idle);
+    assert!(h.e.pairs()[0].unwind.is_none());
+}
+
+/// An unwind that cannot go says so, retries on its schedule, and escalates at its
+/// deadline with a Critical alert and the naked position in System Status.
+#[test]
+fn an_unwind_that_cannot_go_alerts_retries_and_escalates_at_its_deadline() {
+    let mut h = Harness::with(roomy());
+    a_sub_lot_excess(&mut h);
+    h.venue(
+        Venue::Binance,
+        VenueEventKind::Disconnected { clean: false },
+    );
+    hold_and_expire(&mut h);
+    let start = h.now;
+    let mut out = Vec::new();
+    let deadline = super::trading::unwind_deadline_ns(h.e.config());
+    while h.now.nanos_since(start) < deadline + NANOS_PER_SECOND {
+        out.extend(h.advance(100));
+        h.keep_alive();
+    }
+    assert!(flattens(&out).is_empty(), "Binance is unreachable: {out:?}");
+    let alerts: Vec<&Alert> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Alert(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    let blocked = alerts.iter().filter(|a| a.code == "unwind_blocked").count();
+    assert_eq!(blocked, 1, "said once, not every retry: {alerts:?}");
+    let overdue: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.code == "unwind_overdue")
+        .collect();
+    assert_eq!(overdue.len(), 1, "{alerts:?}");
+    assert_eq!(overdue[0].severity, Severity::Critical);
+    assert!(
+        overdue[0].message.contains("0.0009"),
+        "{}",
+        overdue[0].message
+    );
+    let u = h.e.pairs()[0].unwind.expect("still unwinding");
+    assert!(u.escalated);
+    assert_eq!(
+        u.blocked,
+        Some(crate::strategy::UnwindBlocked::Refused(
+            crate::strategy::Blocked::Disconnected
+        ))
+    );
+    let status = h.e.status(h.now);
+    let c = status
+        .components
+        .iter()
+        .find(|c| c.id == "unhedged_exposure")
+        .expect("component");
+    assert_eq!(c.status, crate::guards::GuardLevel::Error, "{c:?}");
+    assert!(c.summary.contains("0.0009"), "{}", c.summary);
+    // The venue comes back: the unwind goes at once.
+    h.venue(Venue::Binance, VenueEventKind::Connected);
+    h.reconcile_clean(Venue::Binance);
+    let out = h.advance(1_100);
+    assert_eq!(flattens(&out).len(), 1, "{out:?}");
+}
+
+/// at-p0-chaos seed 1519: an instance led (epoch 1), lost the lease while another led
+/// and traded the account, then led again. Its reconciliation from the first epoch still
+/// counted, so it traded on positions the other leader had changed, and a lost
+/// reconciliation request was never asked again.
+#[test]
+fn regression_a_new_epoch_reconciles_again_and_a_lost_request_is_repeated() {
+    let mut h = Harness::new();
+    h.ready();
+    assert!(h.e.reconciliation().iter().all(|r| r.done));
+    h.feed(Input::Lease(LeaseEvent::Lost));
+    let out = h.feed(Input::Lease(LeaseEvent::Granted {
+        epoch: 8,
+        requested_at: h.now,
+        ttl_ns: 3_600_000 * NANOS_PER_MILLI,
+    }));
+    let asked = |out: &[Output]| {
+        out.iter()
+            .filter(|o| matches!(o, Output::Reconcile { .. }))
+            .count()
+    };
+    assert_eq!(asked(&out), 2, "{out:?}");
+    assert!(h.e.reconciliation().iter().all(|r| !r.done));
+    // Nobody answers: the request is repeated, and nothing may trade meanwhile.
+    let out = h.advance(5_100);
+    assert_eq!(asked(&out), 2, "asked again: {out:?}");
+    h.keep_alive();
+    assert!(places(&open_arbitrage(&mut h)).is_empty());
+}
+
+/// A venue rejecting a reduce-only order as not reducing means the positions differ:
+/// the engine reconciles instead of resending (chaos seed 1519 resent a hedge about a
+/// hundred times a second).
+#[test]
+fn a_reduce_only_reject_reconciles_the_venue() {
+    let mut h = Harness::new();
+    h.ready();
+    h.resume();
+    let legs = places(&open_arbitrage(&mut h));
+    h.fill(&legs[0], 10, 600_000);
+    let mut out = h.report(
+        &legs[1],
+        ExecutionKind::Cancelled {
+            reason: CancelReason::IocExpired,
+        },
+    );
+    out.extend(h.report(
+        &legs[0],
+        ExecutionKind::Cancelled {
+            reason: CancelReason::IocExpired,
+        },
+    ));
+    let hedge = places(&out)[0];
+    let out = h.report(
+        &hedge,
+        ExecutionKind::Rejected {
+            reason: RejectReason::ReduceOnly,
+        },
+    );
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Reconcile { venue } if *venue == hedge.venue)),
+        "{out:?}"
+    );
+    assert!(!h.e.reconciliation()[hedge.venue.index()].done);
+    assert!(
+        places(&out).iter().all(|p| p.venue != hedge.venue),
+        "{out:?}"
     );
 }

@@ -1,8 +1,9 @@
 //! Decisions: the per-instrument phase machine, risk checks on every order, sending,
 //! kill-cap flattening.
 
-use super::{Engine, FLATTEN_RETRY_NS, book_slot};
+use super::{Engine, FLATTEN_RETRY_NS, LOOKUP_RETRY_NS, book_slot};
 use crate::book::TopOfBook;
+use crate::config::Config;
 use crate::config::ExecutionStyle;
 use crate::guards::RiskFigures;
 use crate::guards::{GuardId, GuardLevel, RequestKind, RunawayCheck};
@@ -12,9 +13,35 @@ use crate::model::{
 };
 use crate::output::{JournalEvent, Mode, OrderPurpose, OrderRequest, Output, Severity};
 use crate::strategy::{
-    Blocked, EvalContext, Phase, buy_limit, evaluate, maker_candidate, sell_limit,
+    Blocked, EvalContext, Phase, Unwind, UnwindBlocked, buy_limit, evaluate, maker_candidate,
+    sell_limit, unwind_choice,
 };
-use crate::time::UnixNanos;
+use crate::time::{NANOS_PER_SECOND, UnixNanos};
+
+/// Unwind attempts [`unwind_deadline_ns`] allows for before the engine escalates.
+pub const UNWIND_ATTEMPTS: u64 = 5;
+/// An unwind attempt that made no progress (an IOC that missed, a refusal) is repeated
+/// after this long; one that reduced the excess is followed at once.
+pub const UNWIND_RETRY_NS: u64 = NANOS_PER_SECOND;
+/// Slippage allowed to a hedge, in multiples of `max_slippage` (it completes a trade).
+pub const HEDGE_SLIPPAGE_MULTIPLE: i64 = 2;
+/// Slippage allowed to an unwind or flatten, in multiples of `max_slippage` (it takes
+/// risk off, whatever it costs within reason).
+pub const UNWIND_SLIPPAGE_MULTIPLE: i64 = 4;
+
+/// How long an unwind may take before the engine escalates (Critical alert, status
+/// ERROR with the naked position and its age): [`UNWIND_ATTEMPTS`] attempts, each
+/// allowed the slowest venue's acknowledgement timeout, one lookup of an unknown
+/// outcome and the retry wait. The simulator's unwind checker uses the same bound.
+pub fn unwind_deadline_ns(config: &Config) -> u64 {
+    let ack_ns = config
+        .venues
+        .iter()
+        .map(|v| v.ack_timeout_ns)
+        .max()
+        .unwrap_or(0);
+    UNWIND_ATTEMPTS * (ack_ns + LOOKUP_RETRY_NS + UNWIND_RETRY_NS)
+}
 
 /// An order the engine wants to send.
 #[derive(Clone, Copy, Debug)]
@@ -146,6 +173,7 @@ impl Engine {
             notional_of(mark, Qty(net.abs()), scales.price, scales.qty).unwrap_or_default()
         };
         self.pairs[p].meter_unhedged(now, net_notional);
+        self.track_naked(now, p, net, net_notional);
         let books_ok = [problems[0].is_none(), problems[1].is_none()];
         match self.pairs[p].phase {
             Phase::Idle => self.pair_idle(now, p, tops, net, gate),
@@ -334,6 +362,19 @@ impl Engine {
         pair.lagging = None;
         pair.unhedged_since = UnixNanos::ZERO;
         pair.legs = [None, None];
+        if let Some(u) = pair.unwind.take()
+            && u.escalated
+        {
+            let name = self
+                .instrument_name(self.pairs[p].spec.instrument)
+                .to_owned();
+            self.alert(
+                Severity::Info,
+                "unwound",
+                "unhedged_exposure",
+                format!("{name}: the naked position is unwound"),
+            );
+        }
     }
 
     fn hedge_timed_out(&self, now: UnixNanos, p: usize) -> bool {
@@ -341,8 +382,24 @@ impl Engine {
         !since.is_zero() && now.nanos_since(since) >= self.config.strategy.hedge_timeout_ns
     }
 
+    /// Enters the unwinding phase (the unwind clock starts once per episode).
+    fn start_unwinding(&mut self, now: UnixNanos, p: usize) {
+        let pair = &mut self.pairs[p];
+        pair.phase = Phase::Unwinding;
+        if pair.unwind.is_none() {
+            pair.unwind = Some(Unwind {
+                since: now,
+                attempts: 0,
+                next_attempt_at: now,
+                net_at_attempt: i64::MAX,
+                blocked: None,
+                escalated: false,
+            });
+        }
+    }
+
     fn begin_unwind(&mut self, now: UnixNanos, p: usize) {
-        self.pairs[p].phase = Phase::Unwinding;
+        self.start_unwinding(now, p);
         self.pairs[p].unwinds += 1;
         self.other
             .hedge
@@ -387,7 +444,7 @@ impl Engine {
         match gate {
             Some(Blocked::Hold | Blocked::SafeMode | Blocked::NotLeader | Blocked::Disabled) => {
                 // No new risk may be taken: take the excess back instead.
-                self.pairs[p].phase = Phase::Unwinding;
+                self.start_unwinding(now, p);
                 return self.pair_unwinding(now, p, tops, net, books_ok);
             }
             Some(_) => return,
@@ -420,7 +477,7 @@ impl Engine {
             if qty < spec.min_qtys[slot] {
                 continue;
             }
-            let slip = CentiBps(self.config.strategy.max_slippage.raw() * 2);
+            let slip = CentiBps(self.config.strategy.max_slippage.raw() * HEDGE_SLIPPAGE_MULTIPLE);
             let (price, arrival) = match side {
                 Side::Sell => (
                     sell_limit(tops[slot].bid, slip, spec.ticks[slot]),
@@ -465,60 +522,166 @@ impl Engine {
         if net.abs() < spec.dust().raw() {
             return self.settle(p);
         }
+        if self.pairs[p].unwind.is_none() {
+            self.start_unwinding(now, p);
+        }
+        let overdue = self.unwind_overdue(now, p);
         if self.is_live(self.pairs[p].repair) || self.flattening {
             return;
         }
-        let side = if net > 0 { Side::Sell } else { Side::Buy };
-        let positions = [
-            self.ledger
-                .position(spec.venues[0], spec.instrument)
-                .qty
-                .raw(),
-            self.ledger
-                .position(spec.venues[1], spec.instrument)
-                .qty
-                .raw(),
-        ];
-        let mut slots = [0usize, 1];
-        slots.sort_by_key(|&s| std::cmp::Reverse(positions[s].abs()));
-        for slot in slots {
-            if positions[slot].signum() != net.signum() || !books_ok[slot] {
-                continue;
-            }
-            let qty = Qty(net.abs().min(positions[slot].abs())).round_down_to(spec.lots[slot]);
-            if qty < spec.min_qtys[slot] {
-                continue;
-            }
-            let slip = CentiBps(self.config.strategy.max_slippage.raw() * 4);
-            let (price, arrival) = match side {
-                Side::Sell => (
-                    sell_limit(tops[slot].bid, slip, spec.ticks[slot]),
-                    tops[slot].bid,
-                ),
-                Side::Buy => (
-                    buy_limit(tops[slot].ask, slip, spec.ticks[slot]),
-                    tops[slot].ask,
-                ),
-            };
-            if !arrival.is_positive() {
-                continue;
-            }
-            let order = NewOrder {
-                venue: spec.venues[slot],
-                instrument: spec.instrument,
-                side,
-                price,
-                qty,
-                time_in_force: TimeInForce::Ioc,
-                reduce_only: true,
-                purpose: OrderPurpose::Unwind,
-                arrival,
-            };
-            if let Ok(id) = self.send(now, order) {
-                self.pairs[p].repair = Some(id);
-                return;
-            }
+        let u = self.pairs[p].unwind.expect("started above");
+        if now < u.next_attempt_at && net.abs() >= u.net_at_attempt && !overdue {
+            return;
         }
+        let positions = spec
+            .venues
+            .map(|v| self.ledger.position(v, spec.instrument).qty.raw());
+        let result = unwind_choice(&spec, positions, books_ok).and_then(|c| {
+            let order = self.unwind_order(&spec, c.slot, c.qty, net, tops[c.slot]);
+            let order = order.ok_or(UnwindBlocked::BookInvalid)?;
+            self.send(now, order).map_err(UnwindBlocked::Refused)
+        });
+        let u = self.pairs[p].unwind.as_mut().expect("started above");
+        u.next_attempt_at = now.plus_nanos(UNWIND_RETRY_NS);
+        u.net_at_attempt = net.abs();
+        match result {
+            Ok(id) => {
+                u.attempts += 1;
+                u.blocked = None;
+                self.pairs[p].repair = Some(id);
+            }
+            Err(reason) => self.unwind_blocked(p, net, reason),
+        }
+    }
+
+    /// The reduce-only IOC that takes `qty` of the excess back on `slot`.
+    fn unwind_order(
+        &self,
+        spec: &crate::strategy::PairSpec,
+        slot: usize,
+        qty: Qty,
+        net: i64,
+        top: TopOfBook,
+    ) -> Option<NewOrder> {
+        let slip = CentiBps(self.config.strategy.max_slippage.raw() * UNWIND_SLIPPAGE_MULTIPLE);
+        let (side, price, arrival) = if net > 0 {
+            (
+                Side::Sell,
+                sell_limit(top.bid, slip, spec.ticks[slot]),
+                top.bid,
+            )
+        } else {
+            (
+                Side::Buy,
+                buy_limit(top.ask, slip, spec.ticks[slot]),
+                top.ask,
+            )
+        };
+        arrival.is_positive().then_some(NewOrder {
+            venue: spec.venues[slot],
+            instrument: spec.instrument,
+            side,
+            price,
+            qty,
+            time_in_force: TimeInForce::Ioc,
+            reduce_only: true,
+            purpose: OrderPurpose::Unwind,
+            arrival,
+        })
+    }
+
+    /// No unwind order could go: say why (once per reason), retry on schedule.
+    fn unwind_blocked(&mut self, p: usize, net: i64, reason: UnwindBlocked) {
+        let u = self.pairs[p].unwind.as_mut().expect("unwinding");
+        if u.blocked == Some(reason) {
+            return;
+        }
+        u.blocked = Some(reason);
+        let spec = self.pairs[p].spec;
+        let name = self.instrument_name(spec.instrument).to_owned();
+        let qty = Qty(net.abs()).display(spec.scales.qty);
+        self.alert(
+            Severity::Error,
+            "unwind_blocked",
+            "unhedged_exposure",
+            format!(
+                "{name}: cannot unwind {qty}: {}; retrying every {} s",
+                reason.text(),
+                UNWIND_RETRY_NS / NANOS_PER_SECOND
+            ),
+        );
+    }
+
+    /// Escalates an unwind past its deadline (once): a Critical alert naming the naked
+    /// position and its age; the caller makes an attempt at once, ignoring the retry
+    /// wait. Returns whether the unwind is past its deadline.
+    fn unwind_overdue(&mut self, now: UnixNanos, p: usize) -> bool {
+        let deadline = unwind_deadline_ns(&self.config);
+        let u = self.pairs[p].unwind.expect("unwinding");
+        if now.nanos_since(u.since) < deadline || u.escalated {
+            return false;
+        }
+        self.pairs[p].unwind.as_mut().expect("unwinding").escalated = true;
+        let pair = &self.pairs[p];
+        let name = self.instrument_name(pair.spec.instrument).to_owned();
+        let why = u
+            .blocked
+            .map_or("its orders did not fill", UnwindBlocked::text);
+        let message = format!(
+            "{name}: {} unhedged (≈ {} USD) for {} s; unwind overdue: {why}",
+            Qty(pair.naked_qty.raw().abs()).display(pair.spec.scales.qty),
+            pair.naked_notional.display(),
+            now.nanos_since(pair.naked_since.min(u.since)) / NANOS_PER_SECOND,
+        );
+        self.alert(
+            Severity::Critical,
+            "unwind_overdue",
+            "unhedged_exposure",
+            message,
+        );
+        true
+    }
+
+    /// Keeps the naked position and its age, and raises the configured alert when it
+    /// stays above `risk.unhedged_alert_usd` for `risk.unhedged_alert_after_ms`.
+    fn track_naked(&mut self, now: UnixNanos, p: usize, net: i64, notional: Notional) {
+        let dust = self.pairs[p].spec.dust().raw();
+        let pair = &mut self.pairs[p];
+        pair.naked_qty = Qty(net);
+        pair.naked_notional = notional;
+        if net.abs() < dust {
+            pair.naked_since = UnixNanos::ZERO;
+            pair.naked_alerted = false;
+            return;
+        }
+        if pair.naked_since.is_zero() {
+            pair.naked_since = now;
+        }
+        let risk = &self.config.risk;
+        if pair.naked_alerted
+            || notional <= risk.unhedged_alert
+            || now.nanos_since(pair.naked_since) < risk.unhedged_alert_after_ns
+        {
+            return;
+        }
+        pair.naked_alerted = true;
+        let instrument = pair.spec.instrument;
+        let name = self.instrument_name(instrument).to_owned();
+        let pair = &self.pairs[p];
+        let risk = &self.config.risk;
+        let message = format!(
+            "{name}: {} unhedged (≈ {} USD) for {} s, above the {} USD bound",
+            Qty(net.abs()).display(pair.spec.scales.qty),
+            notional.display(),
+            now.nanos_since(pair.naked_since) / NANOS_PER_SECOND,
+            risk.unhedged_alert.display(),
+        );
+        self.alert(
+            Severity::Critical,
+            "unhedged_exposure",
+            "unhedged_exposure",
+            message,
+        );
     }
 
     fn pair_maker(
@@ -555,6 +718,10 @@ impl Engine {
                 self.pair_hedging(now, p, tops, net, gate, books_ok);
                 self.pairs[p].phase = Phase::Maker;
             }
+        } else {
+            // Hedged again: a later fill of the maker leg starts a new hedge clock
+            // (at-p0-runaway seed 3109 timed out at once on the first fill's clock).
+            self.pairs[p].unhedged_since = UnixNanos::ZERO;
         }
         if maker_live {
             let edge_gone = maker_candidate(&spec, &self.config.strategy, tops, maker_slot)
@@ -814,7 +981,7 @@ impl Engine {
             );
             return;
         }
-        let slip = CentiBps(self.config.strategy.max_slippage.raw() * 4);
+        let slip = CentiBps(self.config.strategy.max_slippage.raw() * UNWIND_SLIPPAGE_MULTIPLE);
         let (side, price, arrival) = if pos > 0 {
             (Side::Sell, sell_limit(top.bid, slip, listing.tick), top.bid)
         } else {

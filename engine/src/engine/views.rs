@@ -2,7 +2,8 @@
 //! here changes state or is used by a decision.
 
 use super::{Deadman, Engine, JournalState};
-use crate::model::Venue;
+use crate::guards::MaintenancePhase;
+use crate::model::{InstrumentId, Venue};
 
 impl Engine {
     /// Journal bookkeeping: last sequence emitted and last the driver reported durable,
@@ -25,5 +26,20 @@ impl Engine {
     /// with `flatten_on_breach`); cleared when flat or by the next resume.
     pub fn flattening(&self) -> bool {
         self.flattening
+    }
+
+    /// Whether the engine considers a venue connected.
+    pub fn venue_connected(&self, venue: Venue) -> bool {
+        self.disconnect.is_connected(venue)
+    }
+
+    /// Whether a venue is in or near maintenance by the engine's calendar.
+    pub fn venue_in_maintenance(&self, venue: Venue) -> bool {
+        self.maintenance.phase(venue) != MaintenancePhase::Normal
+    }
+
+    /// Whether the runaway breaker quarantined a route.
+    pub fn route_quarantined(&self, venue: Venue, instrument: InstrumentId) -> bool {
+        self.runaway.is_quarantined(venue, instrument)
     }
 }

@@ -52,6 +52,9 @@ pub struct FencingGuard {
     quiet_ns: u64,
     first_order_at: UnixNanos,
     verdict: Verdict,
+    /// The latest clock step back the driver reported (engine time it was noticed) and
+    /// the sum of all steps: a lease request stamped at or before it may carry them.
+    stepped_back: Option<(UnixNanos, u64)>,
     /// Times this instance fenced itself or lost the lease.
     pub fences: u64,
 }
@@ -70,6 +73,7 @@ impl FencingGuard {
                 reason: "standby: no lease",
                 since: now,
             },
+            stepped_back: None,
             fences: 0,
         }
     }
@@ -132,6 +136,26 @@ impl FencingGuard {
         }
     }
 
+    /// The expiry of a lease granted for `ttl_ns` from `requested_at`, on the engine's
+    /// clock.
+    ///
+    /// A driver's clock never goes back: after a step back it holds its last reading
+    /// until true time catches up (or it slews). A request stamped before a step, or
+    /// while the clock was held, carries a time up to the step ahead of the truth, and
+    /// a lease reckoned from it would outlive the lease service's (at-p0-chaos seed
+    /// 21651: a renewal sent 180 ms after a 400 ms step, then a pause past the lease).
+    /// Such a request is reckoned from `requested_at - step`; a request stamped after
+    /// the step was noticed and the clock moved on is exact.
+    pub fn expiry_of(&self, requested_at: UnixNanos, ttl_ns: u64) -> UnixNanos {
+        let expires_at = requested_at.plus_nanos(ttl_ns);
+        match self.stepped_back {
+            Some((noticed_at, by_ns)) if requested_at <= noticed_at => {
+                expires_at.minus_nanos(by_ns)
+            }
+            _ => expires_at,
+        }
+    }
+
     /// A grant or renewal.
     pub fn on_granted(&mut self, now: UnixNanos, epoch: u32, expires_at: UnixNanos) -> FenceAction {
         if epoch < self.highest_epoch
@@ -191,6 +215,8 @@ impl FencingGuard {
     /// earlier on the clock than recorded. Fences at once when that puts it past the
     /// three-quarter point.
     pub fn on_clock_stepped_back(&mut self, now: UnixNanos, by_ns: u64) -> FenceAction {
+        let before = self.stepped_back.map_or(0, |(_, b)| b);
+        self.stepped_back = Some((now, before.saturating_add(by_ns)));
         if let LeaseState::Held {
             epoch,
             renewed_at,
@@ -327,6 +353,31 @@ mod tests {
             standby.on_clock_stepped_back(UnixNanos(10), 5),
             FenceAction::default()
         );
+    }
+
+    /// at-p0-chaos seed 21651, in milliseconds of true time with a 6 s lease: the clock
+    /// runs 400 ms fast, is stepped back at 68 820 and held at its last reading (69 200)
+    /// until true time catches up; a renewal leaves at true 69 000 stamped 69 200 and is
+    /// granted at 69 006, so the service's lease ends at 75 006. Then the process pauses
+    /// for 12 s. Reckoned from its stamp, the lease would last until 75 200 on a clock
+    /// that reads true time again: a paused leader and the new one would overlap.
+    #[test]
+    fn regression_a_renewal_stamped_on_a_held_clock_after_a_step_back_is_shortened() {
+        let ms = |t: u64| UnixNanos(t * 1_000_000);
+        let ttl = 6_000 * 1_000_000;
+        let mut g = FencingGuard::new(0, 0, ms(0));
+        g.on_granted(ms(67_900), 1, g.expiry_of(ms(67_900), ttl));
+        // The driver reports the step with the next input (its clock still held).
+        g.on_clock_stepped_back(ms(69_200), 400 * 1_000_000);
+        let expires_at = g.expiry_of(ms(69_200), ttl);
+        g.on_granted(ms(69_200), 1, expires_at);
+        assert!(
+            expires_at <= ms(75_006),
+            "{expires_at:?} outlives the service's lease"
+        );
+        assert!(!g.is_leader(ms(75_006)));
+        // A request stamped after the clock moved on is reckoned exactly.
+        assert_eq!(g.expiry_of(ms(69_300), ttl), ms(75_300));
     }
 
     #[test]

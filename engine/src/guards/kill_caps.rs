@@ -200,6 +200,8 @@ mod tests {
             unrealized_loss: Notional::from_usd(50),
             capital: Notional::from_usd(10_000),
             max_open_orders: 10,
+            unhedged_alert: Notional::ZERO,
+            unhedged_alert_after_ns: 0,
         }
     }
 

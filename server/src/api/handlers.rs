@@ -64,7 +64,12 @@ pub async fn method_not_allowed() -> ApiError {
 
 pub async fn metrics(State(s): State<AppState>) -> Response {
     let mut text = s.snapshot().metrics_text.clone();
-    s.0.telemetry.prometheus(&mut text);
+    // The family's name and label are constants, so this fails only on a programming
+    // error; the scraper then gets the API's error shape rather than half a page.
+    if let Err(e) = s.0.telemetry.prometheus(&mut text) {
+        return ApiError::internal(format!("rendering the request-latency metrics: {e}"))
+            .into_response();
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -1,10 +1,12 @@
 //! Request latency per endpoint (`/metrics/latency`, and histograms in `/metrics`).
 
 use super::AppState;
+use crate::view::LatencyFamily;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use hdrhistogram::Histogram;
+use prometheus::{Registry, TextEncoder};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -36,40 +38,23 @@ impl Telemetry {
         )
     }
 
-    /// Appends Prometheus histograms per endpoint.
-    pub fn prometheus(&self, out: &mut String) {
-        use std::fmt::Write;
-        let map = self.by_route.lock().expect("telemetry lock");
-        let name = "propbot_http_request_seconds";
-        let _ = writeln!(
-            out,
-            "# HELP {name} HTTP request latency by route.\n# TYPE {name} histogram"
-        );
-        for (route, h) in map.iter() {
-            for le in crate::view::BUCKETS_US {
-                let _ = writeln!(
-                    out,
-                    "{name}_bucket{{route=\"{route}\",le=\"{}\"}} {}",
-                    le as f64 / 1e6,
-                    h.count_between(0, le)
-                );
+    /// Appends the request-latency histograms per route as Prometheus text, written by
+    /// the `prometheus` crate's text encoder (nothing when no request was timed yet).
+    pub fn prometheus(&self, out: &mut String) -> prometheus::Result<()> {
+        let mut family = LatencyFamily::new(
+            "propbot_http_request_seconds",
+            "HTTP request latency by route.",
+            &["route"],
+        )?;
+        {
+            let map = self.by_route.lock().expect("telemetry lock");
+            for (route, h) in map.iter() {
+                family.add(&[route], h)?;
             }
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
-                h.len()
-            );
-            let sum_us: u64 = h
-                .iter_recorded()
-                .map(|v| v.value_iterated_to() * v.count_at_value())
-                .sum();
-            let _ = writeln!(
-                out,
-                "{name}_sum{{route=\"{route}\"}} {}",
-                sum_us as f64 / 1e6
-            );
-            let _ = writeln!(out, "{name}_count{{route=\"{route}\"}} {}", h.len());
         }
+        let registry = Registry::new();
+        registry.register(Box::new(family))?;
+        TextEncoder::new().encode_utf8(&registry.gather(), out)
     }
 }
 

@@ -18,6 +18,7 @@ mod i10_valid_books;
 mod i11_deadman;
 mod i12_no_order_in_hold;
 mod liveness;
+mod unwind;
 
 use crate::disk::SimDisk;
 use crate::venue::Acceptance;
@@ -116,6 +117,7 @@ pub fn all(config: &Config) -> Vec<Box<dyn Checker>> {
         Box::new(i11_deadman::Deadman),
         Box::new(i12_no_order_in_hold::NoOrderInHold),
         Box::new(liveness::Liveness),
+        Box::new(unwind::UnwindBound::new(config)),
     ]
 }
 

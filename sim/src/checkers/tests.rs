@@ -228,7 +228,8 @@ fn two_leaders_are_caught() {
             now,
             Input::Lease(LeaseEvent::Granted {
                 epoch: 5,
-                expires_at: now.plus_millis(10_000),
+                requested_at: now,
+                ttl_ns: 10_000 * propbot_engine::time::NANOS_PER_MILLI,
             }),
         );
     }
@@ -238,4 +239,78 @@ fn two_leaders_are_caught() {
             .unwrap_err()
             .contains("2 instances")
     );
+}
+
+fn unwinding_pair(net: i64, escalated: bool) -> propbot_engine::strategy::PairState {
+    use propbot_engine::strategy::{PairSpec, PairState, Unwind};
+    let config = Config::embedded(Profile::Paper);
+    let spec = PairSpec::new(&config, InstrumentId(0), [Venue::Binance, Venue::Okx]);
+    let mut pair = PairState::new(spec, config.strategy.execution);
+    pair.naked_qty = Qty(net);
+    pair.unwind = Some(Unwind {
+        since: UnixNanos(0),
+        attempts: 0,
+        next_attempt_at: UnixNanos(0),
+        net_at_attempt: net.abs(),
+        blocked: Some(propbot_engine::strategy::UnwindBlocked::BelowMinimum),
+        escalated,
+    });
+    pair
+}
+
+/// Feeds the checker one observation per 100 ms for `seconds`.
+fn observe_unwind(
+    c: &mut unwind::UnwindBound,
+    pair: &propbot_engine::strategy::PairState,
+    seconds: u64,
+    excuse: Option<&'static str>,
+) -> Result<(), String> {
+    for step in 0..=seconds * 10 {
+        let now = UnixNanos(step * 100 * propbot_engine::time::NANOS_PER_MILLI);
+        c.observe(&unwind::Observation {
+            instance: 0,
+            generation: 1,
+            now,
+            engine_now: now,
+            pair,
+            excuse,
+        })?;
+    }
+    Ok(())
+}
+
+#[test]
+fn an_unwind_that_never_happens_is_caught() {
+    let config = Config::embedded(Profile::Paper);
+    let deadline_s = propbot_engine::engine::unwind_deadline_ns(&config) / 1_000_000_000;
+    // at-p0-runaway seed 3109: announced, escalated even, but nothing stood in its way.
+    let mut c = unwind::UnwindBound::new(&config);
+    let err = observe_unwind(&mut c, &unwinding_pair(9, true), deadline_s + 1, None).unwrap_err();
+    assert!(err.contains("stayed naked"), "{err}");
+    // Past the deadline without escalating, even with a venue down: waiting silently.
+    let mut c = unwind::UnwindBound::new(&config);
+    let err = observe_unwind(
+        &mut c,
+        &unwinding_pair(9, false),
+        deadline_s + 1,
+        Some("venue unreachable"),
+    )
+    .unwrap_err();
+    assert!(err.contains("not escalated"), "{err}");
+    // The same with the venue down and the engine escalated is what should happen.
+    let mut c = unwind::UnwindBound::new(&config);
+    assert!(
+        observe_unwind(
+            &mut c,
+            &unwinding_pair(9, true),
+            deadline_s + 1,
+            Some("venue unreachable")
+        )
+        .is_ok()
+    );
+    // Below dust, or within the deadline, nothing is wrong.
+    let mut c = unwind::UnwindBound::new(&config);
+    assert!(observe_unwind(&mut c, &unwinding_pair(0, false), deadline_s + 1, None).is_ok());
+    let mut c = unwind::UnwindBound::new(&config);
+    assert!(observe_unwind(&mut c, &unwinding_pair(9, false), deadline_s - 1, None).is_ok());
 }
