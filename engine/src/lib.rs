@@ -23,6 +23,7 @@ pub mod config;
 pub mod control;
 pub mod digest;
 pub mod engine;
+pub mod gateway;
 pub mod guards;
 pub mod input;
 pub mod ledger;

@@ -6,8 +6,8 @@
 //! engine's `MarketEvent` and the simulator's [`MarketUpdate`] without copying.
 
 use crate::schema::{InvalidCode, Kind};
-use crate::synth::MarketUpdate;
 use propbot_engine::book::{Sequence, TopOfBook};
+use propbot_engine::gateway::MarketUpdate;
 use propbot_engine::input::MarketEvent;
 use propbot_engine::model::{InstrumentId, Level, Price, Qty, Side, Venue};
 use propbot_engine::time::UnixNanos;

@@ -1,8 +1,9 @@
 //! The market a simulated world or the paper service trades against: the seeded
 //! synthetic model or a recording played from a [`Tape`](crate::tape::Tape).
 
-use crate::synth::{MarketUpdate, SyntheticMarket};
+use crate::synth::SyntheticMarket;
 use crate::tape::RecordedMarket;
+use propbot_engine::gateway::MarketUpdate;
 use propbot_engine::model::{InstrumentId, Price, Venue};
 use propbot_engine::time::UnixNanos;
 

@@ -8,10 +8,9 @@
 //! engine's continuity checks see what they would see live.
 
 use crate::rng::SimRng;
-use propbot_engine::Input;
 use propbot_engine::book::Sequence;
 use propbot_engine::config::Config;
-use propbot_engine::input::MarketEvent;
+use propbot_engine::gateway::MarketUpdate;
 use propbot_engine::model::{InstrumentId, Level, Price, Qty, Side, Venue};
 use propbot_engine::time::{NANOS_PER_MILLI, UnixNanos};
 use serde::{Deserialize, Serialize};
@@ -72,127 +71,6 @@ impl Default for MarketParams {
             trade_every_ms: 200,
             trade_qty: (5, 60),
         }
-    }
-}
-
-/// One market update.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum MarketUpdate {
-    /// A full book.
-    Snapshot {
-        /// Venue.
-        venue: Venue,
-        /// Instrument.
-        instrument: InstrumentId,
-        /// Last update id included.
-        last: u64,
-        /// Bids, best first.
-        bids: Vec<Level>,
-        /// Asks, best first.
-        asks: Vec<Level>,
-        /// Venue timestamp.
-        ts: UnixNanos,
-    },
-    /// Changed levels.
-    Delta {
-        /// Venue.
-        venue: Venue,
-        /// Instrument.
-        instrument: InstrumentId,
-        /// Continuity fields in the venue's convention.
-        sequence: Sequence,
-        /// Changed bids (zero deletes).
-        bids: Vec<Level>,
-        /// Changed asks (zero deletes).
-        asks: Vec<Level>,
-        /// Venue timestamp.
-        ts: UnixNanos,
-    },
-    /// A public trade.
-    Trade {
-        /// Venue.
-        venue: Venue,
-        /// Instrument.
-        instrument: InstrumentId,
-        /// Price.
-        price: Price,
-        /// Quantity.
-        qty: Qty,
-        /// Aggressor side.
-        aggressor: Side,
-        /// Venue timestamp.
-        ts: UnixNanos,
-    },
-}
-
-impl MarketUpdate {
-    /// Venue of the update.
-    pub fn venue(&self) -> Venue {
-        match self {
-            MarketUpdate::Snapshot { venue, .. }
-            | MarketUpdate::Delta { venue, .. }
-            | MarketUpdate::Trade { venue, .. } => *venue,
-        }
-    }
-
-    /// Instrument of the update.
-    pub fn instrument(&self) -> InstrumentId {
-        match self {
-            MarketUpdate::Snapshot { instrument, .. }
-            | MarketUpdate::Delta { instrument, .. }
-            | MarketUpdate::Trade { instrument, .. } => *instrument,
-        }
-    }
-
-    /// The update as an engine input (borrowing its levels).
-    pub fn as_input(&self) -> Input<'_> {
-        Input::Market(match self {
-            MarketUpdate::Snapshot {
-                venue,
-                instrument,
-                last,
-                bids,
-                asks,
-                ts,
-            } => MarketEvent::Snapshot {
-                venue: *venue,
-                instrument: *instrument,
-                last: *last,
-                bids,
-                asks,
-                ts_exchange: *ts,
-            },
-            MarketUpdate::Delta {
-                venue,
-                instrument,
-                sequence,
-                bids,
-                asks,
-                ts,
-            } => MarketEvent::Delta {
-                venue: *venue,
-                instrument: *instrument,
-                sequence: *sequence,
-                bids,
-                asks,
-                ts_exchange: *ts,
-            },
-            MarketUpdate::Trade {
-                venue,
-                instrument,
-                price,
-                qty,
-                aggressor,
-                ts,
-            } => MarketEvent::Trade {
-                venue: *venue,
-                instrument: *instrument,
-                price: *price,
-                qty: *qty,
-                aggressor: *aggressor,
-                ts_exchange: *ts,
-            },
-        })
     }
 }
 

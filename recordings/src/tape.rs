@@ -22,9 +22,9 @@
 use crate::error::Error;
 use crate::meta::Origin;
 use crate::reader::Recording;
-use crate::synth::MarketUpdate;
 use propbot_engine::Config;
 use propbot_engine::book::Sequence;
+use propbot_engine::gateway::MarketUpdate;
 use propbot_engine::model::{InstrumentId, Level, Price, Qty, Side, Venue};
 use propbot_engine::time::UnixNanos;
 use std::collections::{BTreeMap, VecDeque};

@@ -28,6 +28,7 @@ use crate::paper::VenueRequest;
 use crate::secrets::Identity;
 use crate::view::{self, Snapshot, StreamEvent, ViewContext};
 use propbot_engine::config::Config;
+use propbot_engine::gateway::{MarketUpdate, Request};
 use propbot_engine::input::{
     ExecutionReport, LeaseEvent, OperatorAction, OperatorCommand, ReconSnapshot, SystemEvent,
     VenueEvent,
@@ -35,8 +36,6 @@ use propbot_engine::input::{
 use propbot_engine::output::{Accepted, JournalEvent, Output, Refusal, RefusalCode};
 use propbot_engine::time::{NANOS_PER_MILLI, NANOS_PER_SECOND};
 use propbot_engine::{Engine, Input, UnixNanos};
-use propbot_sim::market::MarketUpdate;
-use propbot_sim::venue::Request;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -19,14 +19,15 @@
 use crate::clock::wall_clock;
 use crate::driver::Event;
 use propbot_engine::config::Config;
+use propbot_engine::gateway::{MarketUpdate, Request, Response};
 use propbot_engine::input::{ExecutionKind, ReconSnapshot, VenueEvent, VenueEventKind};
 use propbot_engine::model::{InstrumentId, Qty, TradeId, Venue};
 use propbot_engine::time::{NANOS_PER_MILLI, NANOS_PER_SECOND, UnixNanos};
 use propbot_recordings::source::MarketSource;
 use propbot_recordings::tape::{RecordedMarket, Tape};
-use propbot_sim::market::{MarketParams, MarketUpdate, SyntheticMarket};
+use propbot_sim::market::{MarketParams, SyntheticMarket};
 use propbot_sim::rng::{Seeds, SimRng};
-use propbot_sim::venue::{InstanceId, Request, Response, Routed, SimVenue, VenueParams};
+use propbot_sim::venue::{InstanceId, Routed, SimVenue, VenueParams};
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 use tokio::sync::mpsc;

@@ -18,8 +18,9 @@
 //! and latency give the same engine digest, whatever the speed.
 
 use crate::rng::Seeds;
-use crate::venue::{InstanceId, Request, Response, SimVenue, VenueParams};
+use crate::venue::{InstanceId, SimVenue, VenueParams};
 use propbot_engine::config::{STATUS_THRESHOLDS_YAML, StatusThresholds};
+use propbot_engine::gateway::{Request, Response};
 use propbot_engine::input::{
     Input, LeaseEvent, OperatorAction, OperatorCommand, SystemEvent, VenueEvent, VenueEventKind,
 };
@@ -534,20 +535,12 @@ impl Driver {
     }
 
     fn answer(&mut self, venue: Venue, response: Response) {
-        match response {
-            Response::Execution(report) => {
-                if matches!(
-                    report.kind,
-                    propbot_engine::input::ExecutionKind::Fill { .. }
-                ) {
-                    self.fills += 1;
-                }
-                self.input(Input::Execution(report));
-            }
-            Response::Venue(kind) => self.input(Input::Venue(VenueEvent { venue, kind })),
-            Response::Reconciliation(snapshot) => self.input(Input::Reconciliation(&snapshot)),
-            Response::Market(update) => self.input(update.as_input()),
+        if matches!(&response, Response::Execution(r)
+            if matches!(r.kind, propbot_engine::input::ExecutionKind::Fill { .. }))
+        {
+            self.fills += 1;
         }
+        self.input(response.as_input(venue));
     }
 
     fn input(&mut self, input: Input<'_>) {

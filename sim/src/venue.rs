@@ -10,10 +10,10 @@
 //!
 //! Responses carry no delay: the caller delivers them after its own latency model.
 
-use crate::market::MarketUpdate;
 use crate::rng::SimRng;
 use propbot_engine::book::Book;
 use propbot_engine::config::Config;
+use propbot_engine::gateway::{MarketUpdate, Request, Response};
 use propbot_engine::input::{
     CancelReason, ExecutionKind, ExecutionReport, ReconFill, ReconOrder, ReconSnapshot,
     RejectReason, VenueEventKind,
@@ -23,7 +23,7 @@ use propbot_engine::model::{
     ClientOrderId, InstrumentId, Liquidity, Notional, OrderState, Price, Qty, Side, TimeInForce,
     TradeId, Venue, VenueOrderId, notional_of,
 };
-use propbot_engine::output::{OrderRequest, Output};
+use propbot_engine::output::OrderRequest;
 use propbot_engine::time::{NANOS_PER_MINUTE, NANOS_PER_SECOND, UnixNanos};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -75,96 +75,6 @@ pub struct VenueFaults {
     pub maintenance: Vec<(UnixNanos, Option<UnixNanos>, UnixNanos)>,
     /// Venue clock minus true time, ns.
     pub clock_offset_ns: i64,
-}
-
-/// A request from an engine driver.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Request {
-    /// New order.
-    Place(OrderRequest),
-    /// Cancel one order.
-    Cancel {
-        /// Instrument.
-        instrument: InstrumentId,
-        /// Client order id.
-        client_order_id: ClientOrderId,
-    },
-    /// Cancel every open order.
-    CancelAll,
-    /// Look an order up.
-    Query {
-        /// Instrument.
-        instrument: InstrumentId,
-        /// Client order id.
-        client_order_id: ClientOrderId,
-    },
-    /// Arm the dead-man switch.
-    ArmDeadman {
-        /// Countdown, ns.
-        timeout_ns: u64,
-    },
-    /// Open orders, positions and fills.
-    Reconcile,
-    /// A fresh book snapshot.
-    Resync {
-        /// Instrument.
-        instrument: InstrumentId,
-    },
-}
-
-impl Request {
-    /// The venue request an engine output asks for, with its venue; `None` for outputs
-    /// that do not go to a venue (journal, alerts, replies, lease).
-    pub fn for_output(output: Output) -> Option<(Venue, Request)> {
-        Some(match output {
-            Output::Place(o) | Output::Flatten(o) => (o.venue, Request::Place(o)),
-            Output::Cancel {
-                venue,
-                instrument,
-                client_order_id,
-            } => (
-                venue,
-                Request::Cancel {
-                    instrument,
-                    client_order_id,
-                },
-            ),
-            Output::CancelAll { venue, .. } => (venue, Request::CancelAll),
-            Output::QueryOrder {
-                venue,
-                instrument,
-                client_order_id,
-            } => (
-                venue,
-                Request::Query {
-                    instrument,
-                    client_order_id,
-                },
-            ),
-            Output::ArmDeadman { venue, timeout_ns } => (venue, Request::ArmDeadman { timeout_ns }),
-            Output::Resync { venue, instrument } => (venue, Request::Resync { instrument }),
-            Output::Reconcile { venue } => (venue, Request::Reconcile),
-            Output::Journal(_)
-            | Output::Alert(_)
-            | Output::Reply(_)
-            | Output::ReleaseLease { .. } => {
-                return None;
-            }
-        })
-    }
-}
-
-/// What the venue sends back, to one instance.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Response {
-    /// An execution report.
-    Execution(ExecutionReport),
-    /// A venue signal.
-    Venue(VenueEventKind),
-    /// A reconciliation snapshot.
-    Reconciliation(ReconSnapshot),
-    /// A book snapshot (answer to a resync).
-    Market(MarketUpdate),
 }
 
 /// A response and the instance it is for.

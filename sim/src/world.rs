@@ -9,12 +9,14 @@
 use crate::checkers::{self, AcceptView, Checker, SendView, Violation};
 use crate::disk::{DiskFault, SimDisk};
 use crate::lease::{LeaseAnswer, LeaseService};
-use crate::market::{MarketUpdate, SyntheticMarket};
+use crate::market::SyntheticMarket;
 use crate::rng::{Seeds, SimRng};
 use crate::scenario::{CrashPoint, FaultKind, FaultSpec, NodeSpec, OperatorSpec, Scenario, Target};
-use crate::venue::{InstanceId, Request, Response, SimVenue};
+use crate::venue::{InstanceId, SimVenue};
 use propbot_engine::config::Config;
 use propbot_engine::digest::Digest;
+use propbot_engine::gateway::MarketUpdate;
+use propbot_engine::gateway::{Request, Response};
 use propbot_engine::input::{
     ExecutionKind, Input, LeaseEvent, OperatorAction, OperatorCommand, SystemEvent, VenueEvent,
     VenueEventKind,
@@ -1159,20 +1161,7 @@ impl World {
             let engine = self.instances[i as usize].engine.as_mut().expect("up");
             match &msg {
                 Msg::Market(u) => engine.handle(local, u.as_input()),
-                Msg::Venue(venue, response) => match response {
-                    Response::Execution(r) => engine.handle(local, Input::Execution(*r)),
-                    Response::Venue(kind) => engine.handle(
-                        local,
-                        Input::Venue(VenueEvent {
-                            venue: *venue,
-                            kind: *kind,
-                        }),
-                    ),
-                    Response::Reconciliation(snap) => {
-                        engine.handle(local, Input::Reconciliation(snap))
-                    }
-                    Response::Market(u) => engine.handle(local, u.as_input()),
-                },
+                Msg::Venue(venue, response) => engine.handle(local, response.as_input(*venue)),
                 Msg::Lease(answer, sent_local) => {
                     if let LeaseAnswer::Granted { epoch } = answer {
                         engine.handle(

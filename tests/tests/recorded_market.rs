@@ -3,11 +3,11 @@
 //! `RecordedMarket` under the AT-P0 scenarios.
 
 use propbot_engine::book::{ApplyOutcome, Book};
+use propbot_engine::gateway::MarketUpdate;
 use propbot_engine::model::{Price, Venue};
 use propbot_engine::time::UnixNanos;
 use propbot_engine::{Config, Profile};
 use propbot_recordings::generate::DeriveParams;
-use propbot_recordings::synth::MarketUpdate;
 use propbot_recordings::tape::{RecordedMarket, Tape, TapeError};
 use propbot_sim::runner;
 use propbot_sim::scenario::{Scenario, ScenarioError};

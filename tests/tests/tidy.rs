@@ -295,3 +295,22 @@ fn clippy_config_disallows_clocks_rng_and_hash_maps_with_reasons() {
         assert!(line.contains("reason"), "{needle} has no reason");
     }
 }
+
+/// The production driver speaks the venue boundary (`propbot_engine::gateway`), never the
+/// simulator: the live service must not need `propbot-sim` to drive the engine.
+#[test]
+fn the_production_driver_names_no_simulator_type() {
+    let root = workspace_root();
+    for file in ["server/src/driver.rs"] {
+        let path = root.join(file);
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        for (n, line) in text.lines().enumerate() {
+            assert!(
+                !line.contains("propbot_sim"),
+                "{file}:{}: the driver names a simulator type: {line}",
+                n + 1
+            );
+        }
+    }
+}
