@@ -314,3 +314,84 @@ fn an_unwind_that_never_happens_is_caught() {
     let mut c = unwind::UnwindBound::new(&config);
     assert!(observe_unwind(&mut c, &unwinding_pair(9, false), deadline_s - 1, None).is_ok());
 }
+
+#[test]
+fn positions_and_rates_catch_a_route_over_the_runaway_limit() {
+    let config = Config::embedded(Profile::Paper);
+    let limit = config.guards.runaway_place_per_min;
+    let mut c = i09_positions_and_rates::PositionsAndRates::new(&config);
+    let disk = SimDisk::default();
+    for k in 0..u64::from(limit) {
+        assert!(c.on_accept(&accept(request(1, k + 1), &disk)).is_ok());
+    }
+    let err = c
+        .on_accept(&accept(request(1, u64::from(limit) + 1), &disk))
+        .unwrap_err();
+    assert!(err.contains("in a minute on one route"), "{err}");
+    // Reduce-only flattens and unwinds are never throttled by the checker.
+    let mut flatten = request(1, u64::from(limit) + 2);
+    flatten.purpose = OrderPurpose::Flatten;
+    assert!(c.on_accept(&accept(flatten, &disk)).is_ok());
+}
+
+/// A world of one instance, stepped until it leads.
+fn world_with_a_leader() -> crate::world::World {
+    let text =
+        "name: t\ndescription: t\nworld: { instances: 1, duration_ms: 60000, heal_ms: 1000 }\n";
+    let s = crate::scenario::Scenario::from_yaml("t", text).unwrap();
+    let mut w = crate::world::World::new(&s, 1, vec![]);
+    for _ in 0..100_000 {
+        if w.leader().is_some() {
+            return w;
+        }
+        w.step();
+    }
+    panic!("no leader after 100,000 steps");
+}
+
+#[test]
+fn deadman_catches_resting_orders_without_an_armed_switch() {
+    use crate::venue::InstanceId;
+    use propbot_engine::gateway::Request;
+    let mut w = world_with_a_leader();
+    let leader = w.leader().unwrap();
+    let now = w.now;
+    let mut r = request(1, 999_999);
+    r.time_in_force = TimeInForce::Gtc;
+    r.price = Price(300_000);
+    r.expires_at = now.plus_millis(60_000);
+    w.exchange
+        .venue_mut(Venue::Binance)
+        .submit(now, InstanceId(leader), Request::Place(r));
+    // The switch lapses (armed with a zero countdown) while the order rests.
+    w.exchange
+        .venue_mut(Venue::Binance)
+        .submit(now, InstanceId(leader), Request::ArmDeadman { timeout_ns: 0 });
+    w.now = now.plus_millis(1_000);
+    let err = i11_deadman::Deadman.after_step(&w).unwrap_err();
+    assert!(err.contains("no armed dead-man switch"), "{err}");
+}
+
+#[test]
+fn liveness_catches_a_world_with_no_leader_or_stale_books() {
+    let text =
+        "name: t\ndescription: t\nworld: { instances: 1, duration_ms: 1000, heal_ms: 1000 }\n";
+    let s = crate::scenario::Scenario::from_yaml("t", text).unwrap();
+    let w = crate::world::World::new(&s, 1, vec![]);
+    let err = liveness::Liveness.at_end(&w).unwrap_err();
+    assert!(err.contains("no instance is active"), "{err}");
+    // A leader whose book was invalidated and never resynced.
+    let mut w = world_with_a_leader();
+    let leader = w.leader().unwrap();
+    let e = w.instances[leader as usize].engine.as_mut().unwrap();
+    let now = e.now();
+    e.handle(
+        now,
+        Input::Venue(propbot_engine::input::VenueEvent {
+            venue: Venue::Binance,
+            kind: propbot_engine::input::VenueEventKind::Disconnected { clean: false },
+        }),
+    );
+    let err = liveness::Liveness.at_end(&w).unwrap_err();
+    assert!(err.contains("book not resynced"), "{err}");
+}
