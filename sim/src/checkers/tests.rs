@@ -364,9 +364,11 @@ fn deadman_catches_resting_orders_without_an_armed_switch() {
         .venue_mut(Venue::Binance)
         .submit(now, InstanceId(leader), Request::Place(r));
     // The switch lapses (armed with a zero countdown) while the order rests.
-    w.exchange
-        .venue_mut(Venue::Binance)
-        .submit(now, InstanceId(leader), Request::ArmDeadman { timeout_ns: 0 });
+    w.exchange.venue_mut(Venue::Binance).submit(
+        now,
+        InstanceId(leader),
+        Request::ArmDeadman { timeout_ns: 0 },
+    );
     w.now = now.plus_millis(1_000);
     let err = i11_deadman::Deadman.after_step(&w).unwrap_err();
     assert!(err.contains("no armed dead-man switch"), "{err}");
