@@ -11,7 +11,7 @@
 use crate::config::{Config, MaintenanceWindow};
 use crate::guards::{GuardId, WINDOWS_MAX};
 use crate::ledger::{DailyPnl, FeeRates, Ledger};
-use crate::model::{ClientOrderId, InstrumentId, OrderState, Qty, Venue};
+use crate::model::{ClientOrderId, InstrumentId, Venue};
 use crate::orders::Order;
 use crate::output::{JournalEvent, JournalRecord, Mode};
 use crate::time::{NANOS_PER_MINUTE, UnixNanos};
@@ -158,6 +158,20 @@ impl RecoveredState {
             self.highest_epoch = record.epoch;
             self.last_order_sequence = 0;
         }
+        match &record.event {
+            JournalEvent::OrderIntent(_)
+            | JournalEvent::OrderUpdate { .. }
+            | JournalEvent::CancelRequested { .. }
+            | JournalEvent::Fill { .. } => self.fold_order_event(record),
+            _ => {
+                self.fold_state_event(record);
+                Ok(())
+            }
+        }
+    }
+
+    /// Orders and fills: live orders by client id, positions from fills.
+    fn fold_order_event(&mut self, record: &JournalRecord) -> Result<(), RecoveryError> {
         let check_instrument = |i: InstrumentId, instruments: usize| {
             if i.index() >= instruments {
                 Err(RecoveryError::UnknownInstrument {
@@ -169,34 +183,14 @@ impl RecoveredState {
             }
         };
         match &record.event {
-            JournalEvent::LeaseAcquired { epoch } => {
-                if *epoch > self.highest_epoch {
-                    self.highest_epoch = *epoch;
-                    self.last_order_sequence = 0;
-                }
-            }
             JournalEvent::OrderIntent(req) => {
                 check_instrument(req.instrument, self.ledger.instrument_count())?;
                 if req.client_order_id.epoch == self.highest_epoch {
                     self.last_order_sequence =
                         self.last_order_sequence.max(req.client_order_id.sequence);
                 }
-                self.live_orders.insert(
-                    req.client_order_id,
-                    Order {
-                        request: *req,
-                        state: OrderState::NewInFlight,
-                        venue_order_id: None,
-                        filled: Qty::ZERO,
-                        sent_at: record.ts,
-                        answered_at: UnixNanos::ZERO,
-                        state_since: record.ts,
-                        cancel_wanted: false,
-                        lookups: 0,
-                        lookup_at: UnixNanos::NEVER,
-                        arrival: req.price,
-                    },
-                );
+                self.live_orders
+                    .insert(req.client_order_id, Order::sent(*req, record.ts, req.price));
                 self.remember_order(record.ts, req.venue, req.instrument, false);
             }
             JournalEvent::OrderUpdate {
@@ -208,10 +202,7 @@ impl RecoveredState {
                 if state.is_terminal() {
                     self.live_orders.remove(client_order_id);
                 } else if let Some(o) = self.live_orders.get_mut(client_order_id) {
-                    o.state = *state;
-                    o.venue_order_id = venue_order_id.or(o.venue_order_id);
-                    o.filled = *filled;
-                    o.state_since = record.ts;
+                    o.restore_update(record.ts, *state, *venue_order_id, *filled);
                 }
             }
             JournalEvent::CancelRequested { client_order_id } => {
@@ -231,7 +222,23 @@ impl RecoveredState {
                 self.ledger.book(&booked);
                 self.fills += 1;
                 if let Some(o) = client_order_id.and_then(|id| self.live_orders.get_mut(&id)) {
-                    o.filled = Qty(o.filled.raw() + fill.qty.raw());
+                    // An overfill was flagged when it happened; recovery only restores it.
+                    let _overfill = o.add_fill(fill.qty);
+                }
+            }
+            _ => unreachable!("apply passes order events only"),
+        }
+        Ok(())
+    }
+
+    /// Everything else a restart keeps: epochs, tripped guards, quarantines,
+    /// maintenance notices, the config version and the day's PnL baseline.
+    fn fold_state_event(&mut self, record: &JournalRecord) {
+        match &record.event {
+            JournalEvent::LeaseAcquired { epoch } => {
+                if *epoch > self.highest_epoch {
+                    self.highest_epoch = *epoch;
+                    self.last_order_sequence = 0;
                 }
             }
             JournalEvent::GuardTripped {
@@ -267,13 +274,17 @@ impl RecoveredState {
                     ..DailyPnl::default()
                 });
             }
-            JournalEvent::Started { .. }
+            // Order events are `fold_order_event`'s; the rest restore nothing.
+            JournalEvent::OrderIntent(_)
+            | JournalEvent::OrderUpdate { .. }
+            | JournalEvent::CancelRequested { .. }
+            | JournalEvent::Fill { .. }
+            | JournalEvent::Started { .. }
             | JournalEvent::Control { .. }
             | JournalEvent::Approval { .. }
             | JournalEvent::ControlPatched { .. }
             | JournalEvent::Reconciled { .. } => {}
         }
-        Ok(())
     }
 
     fn remember_order(

@@ -24,7 +24,6 @@
 
 use crate::clock::MonotonicClock;
 use crate::journal::{AuditEntry, Batch, ConfigVersion, Head, Journal, JournalError};
-use crate::paper::VenueRequest;
 use crate::secrets::Identity;
 use crate::view::{self, Snapshot, StreamEvent, ViewContext};
 use propbot_engine::config::Config;
@@ -33,6 +32,7 @@ use propbot_engine::input::{
     ExecutionReport, LeaseEvent, OperatorAction, OperatorCommand, ReconSnapshot, SystemEvent,
     VenueEvent,
 };
+use propbot_engine::model::Venue;
 use propbot_engine::output::{Accepted, JournalEvent, Output, Refusal, RefusalCode};
 use propbot_engine::time::{NANOS_PER_MILLI, NANOS_PER_SECOND};
 use propbot_engine::{Engine, Input, UnixNanos};
@@ -136,8 +136,8 @@ pub struct EngineTask {
     pub clock: MonotonicClock,
     /// Input channel.
     pub inputs: mpsc::Receiver<Event>,
-    /// Requests for the venues.
-    pub venues: mpsc::Sender<VenueRequest>,
+    /// Requests for the venues (the venue gateway's task takes them).
+    pub venues: mpsc::Sender<(Venue, Request)>,
     /// Lease epoch of this run.
     pub epoch: u32,
     /// Publishes status snapshots.
@@ -531,12 +531,7 @@ impl Loop {
             let Some((venue, request)) = Request::for_output(action) else {
                 continue;
             };
-            if self
-                .task
-                .venues
-                .try_send(VenueRequest { venue, request })
-                .is_err()
-            {
+            if self.task.venues.try_send((venue, request)).is_err() {
                 // The engine's own timeouts (ack timeout → lookup, resync deadline)
                 // cover a request that never left.
                 self.task

@@ -6,8 +6,9 @@
 //! tokio or any IO crate (`tests/tidy.rs`).
 //!
 //! The market model (`propbot_recordings::synth::SyntheticMarket`, re-exported as
-//! [`market`]) and the exchange model ([`venue::SimVenue`]) are sans-IO too, so the
-//! live service's paper mode drives the very same code in real time.
+//! [`market`]), the venue model ([`venue::SimVenue`]) and the paper exchange that
+//! joins them to a latency model ([`paper::PaperExchange`]) are sans-IO too: the world,
+//! `propbot replay` and the live service's paper mode all drive the very same exchange.
 
 /// The synthetic market model (it lives with the recordings, which write it to files).
 pub mod market {
@@ -20,6 +21,7 @@ pub mod checkers;
 pub mod cli;
 pub mod disk;
 pub mod lease;
+pub mod paper;
 pub mod replay;
 pub mod runner;
 pub mod scenario;

@@ -4,25 +4,25 @@
 //! receive time ([`propbot_recordings::MergedReader`]), to the production engine the
 //! way a live driver does: the receive time is `now`; timers run at
 //! [`Engine::poll_timeout`]; after every input the outputs are drained (journal records
-//! first, then requests); requests reach the simulated venues ([`SimVenue`]) and their
-//! answers come back after a fixed latency; reconciliation requests are answered with
-//! [`SimVenue::reconciliation`]; the driver grants the lease, reports both venues
-//! connected, samples their clocks every second and performs the two-man resume
-//! (`alice` requests, `bob` confirms with the approval token), retrying while something
-//! still blocks it, so the engine trades. Each simulated venue sees its own venue's
-//! recorded book and trades, so taker orders walk the recorded book and resting
-//! orders fill by the queue model.
+//! first, then requests). The venues are the [`PaperExchange`] on the direct feed: each
+//! recorded message moves its venue's book before the engine sees it (so taker orders
+//! walk the recorded book and resting orders fill by the queue model), requests reach
+//! the venues and answers come back after a fixed latency. The driver grants the
+//! lease, reports both venues connected, samples their clocks every second and performs
+//! the two-man resume (`alice` requests, `bob` confirms with the approval token),
+//! retrying while something still blocks it, so the engine trades.
 //!
 //! Nothing here reads a clock except `--speed 1x|10x`, which sleeps to pace the replay
 //! against the wall clock; decisions never depend on it. The same files, config, seed
 //! and latency give the same engine digest, whatever the speed.
 
+use crate::paper::{ExchangeOptions, Latency, MarketFeed, PaperExchange, Stepped};
 use crate::rng::Seeds;
-use crate::venue::{InstanceId, SimVenue, VenueParams};
+use crate::venue::VenueParams;
 use propbot_engine::config::{STATUS_THRESHOLDS_YAML, StatusThresholds};
-use propbot_engine::gateway::{Request, Response};
+use propbot_engine::gateway::{Request, Response, VenueGateway};
 use propbot_engine::input::{
-    Input, LeaseEvent, OperatorAction, OperatorCommand, SystemEvent, VenueEvent, VenueEventKind,
+    Input, LeaseEvent, OperatorAction, OperatorCommand, SystemEvent, VenueEvent,
 };
 use propbot_engine::ledger::PnlTotals;
 use propbot_engine::model::Venue;
@@ -42,8 +42,6 @@ pub const APPROVAL_TOKEN: &str = "replay-approval-token";
 const LEASE_TTL_NS: u64 = 10 * NANOS_PER_SECOND;
 /// Clock samples per venue, every this often.
 const CLOCK_EVERY_NS: u64 = NANOS_PER_SECOND;
-/// Simulated venue housekeeping (dead-man switches).
-const VENUE_TICK_NS: u64 = 100 * NANOS_PER_MILLI;
 /// First resume attempt after the start, and the pause between attempts.
 const RESUME_AFTER_NS: u64 = 2 * NANOS_PER_SECOND;
 /// Resume attempts before the driver gives up (the engine stays in HOLD).
@@ -229,31 +227,16 @@ impl ReplaySummary {
     }
 }
 
-/// Work the driver has scheduled.
-#[derive(Clone, Debug)]
+/// Work the driver schedules for itself (what travels to and from the venues waits in
+/// the paper exchange).
+#[derive(Clone, Copy, Debug)]
 enum Task {
-    /// A request arrives at a venue.
-    ToVenue(Venue, Request),
-    /// A venue's answer arrives at the driver.
-    ToEngine(Venue, Response),
     /// Clock samples of both venues.
     Clock,
     /// Lease renewal.
     Lease,
-    /// Venue housekeeping.
-    VenueTick,
     /// A two-man resume attempt.
     Resume(u32),
-}
-
-impl Task {
-    /// Whether the task repeats by itself (the replay ends without waiting for it).
-    fn periodic(&self) -> bool {
-        matches!(
-            self,
-            Task::Clock | Task::Lease | Task::VenueTick | Task::Resume(_)
-        )
-    }
 }
 
 /// Replays `paths` through the engine against simulated venues.
@@ -333,14 +316,14 @@ impl Pace {
     }
 }
 
-/// The engine, the simulated venues and the driver's schedule.
+/// The engine, the paper exchange and the driver's schedule.
 struct Driver {
     engine: Engine,
-    venues: [SimVenue; 2],
-    queue: BTreeMap<(UnixNanos, u64), Task>,
-    next_seq: u64,
+    exchange: PaperExchange,
+    /// The driver's own work; its tie-break numbers come from the exchange, so that
+    /// work due at the same instant keeps the order in which it was scheduled.
+    tasks: BTreeMap<(UnixNanos, u64), Task>,
     now: UnixNanos,
-    latency_ns: u64,
     command_id: u64,
     pending_request: Option<u64>,
     /// Epoch the replay's lease service grants (grows when the engine resigns one).
@@ -363,30 +346,26 @@ impl Driver {
     fn new(options: &ReplayOptions, t0: UnixNanos) -> Driver {
         let mut config = options.config.clone();
         config.control.set_approval_token(APPROVAL_TOKEN);
-        let seeds = Seeds::new(options.seed);
-        let venues = [
-            SimVenue::new(
-                Venue::Binance,
-                &config,
-                options.venue.clone(),
-                seeds.stream("venue", 0),
-            ),
-            SimVenue::new(
-                Venue::Okx,
-                &config,
-                options.venue.clone(),
-                seeds.stream("venue", 1),
-            ),
-        ];
+        // The recording is the market: the driver publishes it to the exchange and
+        // hands it to the engine itself.
+        let exchange = PaperExchange::new(
+            &config,
+            ExchangeOptions {
+                venue: options.venue.clone(),
+                latency: Latency::fixed(options.latency_ns),
+                feed: MarketFeed::Direct,
+                clients: 1,
+            },
+            None,
+            &Seeds::new(options.seed),
+        );
         let recovered = RecoveredState::empty(&config);
         let pairs = config.strategy.instruments.len();
         let mut d = Driver {
             engine: Engine::new(config, recovered),
-            venues,
-            queue: BTreeMap::new(),
-            next_seq: 0,
+            exchange,
+            tasks: BTreeMap::new(),
             now: t0,
-            latency_ns: options.latency_ns,
             command_id: 0,
             pending_request: None,
             lease_epoch: 1,
@@ -410,25 +389,22 @@ impl Driver {
     fn boot(&mut self, resume: bool) {
         self.pump();
         self.grant_lease();
-        for venue in Venue::ALL {
-            self.input(Input::Venue(VenueEvent {
-                venue,
-                kind: VenueEventKind::Connected,
-            }));
+        for (venue, response) in self.exchange.opening_events(self.now) {
+            self.input(response.as_input(venue));
         }
         self.sample_clocks();
         let now = self.now;
         self.schedule(now.plus_nanos(CLOCK_EVERY_NS), Task::Clock);
         self.schedule(now.plus_nanos(LEASE_TTL_NS / 4), Task::Lease);
-        self.schedule(now.plus_nanos(VENUE_TICK_NS), Task::VenueTick);
+        self.exchange.start(now);
         if resume {
             self.schedule(now.plus_nanos(RESUME_AFTER_NS), Task::Resume(0));
         }
     }
 
     fn schedule(&mut self, at: UnixNanos, task: Task) {
-        self.next_seq += 1;
-        self.queue.insert((at.max(self.now), self.next_seq), task);
+        let sequence = self.exchange.next_sequence();
+        self.tasks.insert((at.max(self.now), sequence), task);
     }
 
     /// Moves time to `t`, running the engine's timers that fall due on the way.
@@ -443,19 +419,30 @@ impl Driver {
         self.now = t.max(self.now);
     }
 
-    /// Runs scheduled work up to and including `until`; at the end of the recording
-    /// only answers still in flight (not the periodic tasks).
+    /// Runs the driver's work and the exchange's up to and including `until`, in
+    /// `(time, sequence)` order; at the end of the recording only what is in flight
+    /// (the driver's periodic work and venue housekeeping stop).
     fn run_until(&mut self, until: UnixNanos, ending: bool) {
-        while let Some((&(at, seq), _)) = self.queue.first_key_value() {
-            if at > until {
+        if ending {
+            self.tasks.clear();
+            self.exchange.stop_housekeeping();
+        }
+        loop {
+            let task = self.tasks.first_key_value().map(|(k, _)| *k);
+            let Some(next) = [task, self.exchange.next_due()].into_iter().flatten().min() else {
+                break;
+            };
+            if next.0 > until {
                 break;
             }
-            let task = self.queue.remove(&(at, seq)).expect("present");
-            if ending && task.periodic() {
-                continue;
+            self.advance(next.0);
+            if task == Some(next) {
+                let task = self.tasks.remove(&next).expect("present");
+                self.run(task);
+            } else if let Some(Stepped::Delivered(d)) = self.exchange.step(next.0).map(|s| s.what) {
+                let venue = d.venue;
+                self.answer(venue, d.into_response(self.now));
             }
-            self.advance(at);
-            self.run(task);
         }
         if !ending {
             self.advance(until);
@@ -465,11 +452,6 @@ impl Driver {
     fn run(&mut self, task: Task) {
         let now = self.now;
         match task {
-            Task::ToVenue(venue, request) => {
-                let out = self.venues[venue.index()].submit(now, InstanceId(0), request);
-                self.route(venue, out);
-            }
-            Task::ToEngine(venue, response) => self.answer(venue, response),
             Task::Clock => {
                 self.sample_clocks();
                 self.schedule(now.plus_nanos(CLOCK_EVERY_NS), Task::Clock);
@@ -477,13 +459,6 @@ impl Driver {
             Task::Lease => {
                 self.grant_lease();
                 self.schedule(now.plus_nanos(LEASE_TTL_NS / 4), Task::Lease);
-            }
-            Task::VenueTick => {
-                for venue in Venue::ALL {
-                    let out = self.venues[venue.index()].tick(now);
-                    self.route(venue, out);
-                }
-                self.schedule(now.plus_nanos(VENUE_TICK_NS), Task::VenueTick);
             }
             Task::Resume(attempt) => self.resume(attempt),
         }
@@ -493,10 +468,7 @@ impl Driver {
     fn deliver_market(&mut self, m: &OwnedMessage) {
         self.advance(m.ts_recv);
         if let Some(update) = m.market_update() {
-            let out = self.venues[m.venue.index()].on_market(self.now, update);
-            if !out.is_empty() {
-                self.route(m.venue, out);
-            }
+            self.exchange.publish(self.now, update);
         }
         self.messages += 1;
         self.engine
@@ -526,14 +498,6 @@ impl Driver {
         }
     }
 
-    /// Venue answers travel back with the latency.
-    fn route(&mut self, venue: Venue, out: Vec<(InstanceId, Response)>) {
-        let at = self.now.plus_nanos(self.latency_ns);
-        for (_, response) in out {
-            self.schedule(at, Task::ToEngine(venue, response));
-        }
-    }
-
     fn answer(&mut self, venue: Venue, response: Response) {
         if matches!(&response, Response::Execution(r)
             if matches!(r.kind, propbot_engine::input::ExecutionKind::Fill { .. }))
@@ -556,16 +520,12 @@ impl Driver {
         }));
     }
 
-    /// The replay's clock is the recording's: both venues read zero offset.
+    /// Both venues' clocks as the adapter samples them (the replay's clock is the
+    /// recording's: the offset is zero, the round trip two latencies).
     fn sample_clocks(&mut self) {
         for venue in Venue::ALL {
-            self.input(Input::Venue(VenueEvent {
-                venue,
-                kind: VenueEventKind::ClockSample {
-                    offset_ns: 0,
-                    rtt_ns: 2 * self.latency_ns,
-                },
-            }));
+            let kind = self.exchange.clock_sample(self.now, venue);
+            self.input(Input::Venue(VenueEvent { venue, kind }));
         }
     }
 
@@ -658,7 +618,6 @@ impl Driver {
     }
 
     fn dispatch(&mut self, output: Output) {
-        let at = self.now.plus_nanos(self.latency_ns);
         match &output {
             Output::Place(_) => self.orders += 1,
             Output::Flatten(_) => {
@@ -682,7 +641,7 @@ impl Driver {
         let Some((venue, request)) = Request::for_output(output) else {
             return;
         };
-        self.schedule(at, Task::ToVenue(venue, request));
+        self.exchange.submit(self.now, venue, request);
     }
 
     fn finish(mut self, summary: &mut ReplaySummary, recorded_ns: u64) {

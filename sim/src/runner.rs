@@ -140,6 +140,15 @@ pub fn shrink(scenario: &Scenario, seed: u64, faults: &[FaultSpec]) -> Vec<Fault
 
 /// Checks a scenario's end-of-run expectations against what the world observed.
 pub fn check_expectations(scenario: &Scenario, w: &World) -> Result<(), String> {
+    check_hold_deadlines(w)?;
+    for e in &scenario.expect {
+        check_expectation(w, e)?;
+    }
+    Ok(())
+}
+
+/// Every fault that must put the engine in HOLD did, within its deadline.
+fn check_hold_deadlines(w: &World) -> Result<(), String> {
     for (k, _limit, took) in &w.observed.hold_deadlines {
         let f = &w.faults[*k];
         let limit = f.hold_within_ms.unwrap_or(0);
@@ -159,160 +168,170 @@ pub fn check_expectations(scenario: &Scenario, w: &World) -> Result<(), String> 
             }
         }
     }
-    for e in &scenario.expect {
-        match e {
-            Expectation::MinOrders { orders } => {
-                if w.figures.orders_sent < *orders {
-                    return Err(format!(
-                        "only {} orders were sent, expected at least {orders}",
-                        w.figures.orders_sent
-                    ));
-                }
-            }
-            Expectation::Tripped { guards } => {
-                for g in guards {
-                    if !w.observed.tripped.contains(g) {
-                        return Err(format!(
-                            "guard {g} never tripped (tripped: {:?})",
-                            w.observed.tripped
-                        ));
-                    }
-                }
-            }
-            Expectation::NoOrdersAfterTrip => {
-                if w.figures.orders_after_trip > 0 {
-                    return Err(format!(
-                        "{} orders sent while in HOLD",
-                        w.figures.orders_after_trip
-                    ));
-                }
-            }
-            Expectation::NoLostFills => {
-                if w.figures.lost_fills > 0 {
-                    return Err(format!("{} fills lost", w.figures.lost_fills));
-                }
-            }
-            Expectation::ReconOk => {
-                let leader = w.leader().ok_or("no leader at the end")?;
-                let e = w.instances[leader as usize]
-                    .engine
-                    .as_ref()
-                    .ok_or("leader down")?;
-                let m: u32 = e.reconciliation().iter().map(|r| r.mismatches).sum();
-                if m > 0 || !e.reconciliation().iter().all(|r| r.done) {
-                    return Err(format!("final reconciliation: {m} mismatch(es)"));
-                }
-            }
-            Expectation::NewLeaderInHold { changes } => {
-                let new: Vec<_> = w.observed.acquisitions.iter().skip(1).collect();
-                if (new.len() as u64) < *changes {
-                    return Err(format!(
-                        "leadership changed {} time(s), expected {changes}",
-                        new.len()
-                    ));
-                }
-                if let Some((i, epoch, _)) = new.iter().find(|(_, _, hold)| !hold) {
-                    return Err(format!(
-                        "instance #{i} became leader (epoch {epoch}) outside HOLD"
-                    ));
-                }
-            }
-            Expectation::RestartInHold { restarts } => {
-                let n = w.observed.restarts_in_hold.len() as u64;
-                if n < *restarts {
-                    return Err(format!("{n} restart(s), expected {restarts}"));
-                }
-                if w.observed.restarts_in_hold.iter().any(|h| !h) {
-                    return Err("an instance restarted outside HOLD".into());
-                }
-            }
-            Expectation::SameActorRefused => {
-                if !w.observed.same_actor_refused {
-                    return Err("a resume by a single actor was not refused".into());
-                }
-            }
-            Expectation::Flattened => {
-                let leader = w.leader().ok_or("no leader at the end")?;
-                for v in &w.venues {
-                    for i in 0..w.config.instruments.len() {
-                        let q = v.position(propbot_engine::model::InstrumentId(i as u16));
-                        let lot = w
-                            .config
-                            .listing(v.venue(), propbot_engine::model::InstrumentId(i as u16))
-                            .map_or(1, |l| l.min_qty.raw());
-                        if q.raw().abs() >= lot {
-                            return Err(format!(
-                                "{} position {} not flattened (leader #{leader})",
-                                v.venue(),
-                                q.raw()
-                            ));
-                        }
-                    }
-                }
-            }
-            Expectation::Quarantined => {
-                if !w.observed.tripped.contains("runaway_breaker") {
-                    return Err("the runaway breaker never tripped".into());
-                }
-            }
-            Expectation::PreOpenRespected => {
-                if w.observed.preopen_violations > 0 {
-                    return Err(format!(
-                        "{} non-post-only orders sent in pre-open",
-                        w.observed.preopen_violations
-                    ));
-                }
-            }
-            Expectation::CancelsDuringBackoff => {
-                if w.observed.cancels_during_backoff == 0 {
-                    return Err("no cancel was sent while places were held back".into());
-                }
-            }
-            Expectation::DeadmanCovered => {
-                if w.observed.deadman_cancels == 0 {
-                    return Err("the dead-man switch never cancelled anything".into());
-                }
-            }
-            Expectation::UnknownResolved => {
-                if w.unknown_orders() > 0 {
-                    return Err(format!(
-                        "{} unknown order(s) unresolved",
-                        w.unknown_orders()
-                    ));
-                }
-            }
-            Expectation::GapsDetected => {
-                let gaps: u64 = w
-                    .instances
-                    .iter()
-                    .filter_map(|i| i.engine.as_ref())
-                    .flat_map(|e| {
-                        propbot_engine::model::Venue::ALL
-                            .map(|v| e.book(v, e.config().strategy.instruments[0]).counters.gaps)
-                    })
-                    .sum();
-                if gaps == 0 {
-                    return Err("no book gap was detected".into());
-                }
-            }
-            Expectation::SloMet => {
-                let leader = w.leader().ok_or("no leader at the end")?;
-                let e = w.instances[leader as usize]
-                    .engine
-                    .as_ref()
-                    .ok_or("leader down")?;
-                let (_, breaches) = e.slo(e.now());
-                if !breaches.is_empty() {
-                    return Err(format!("SLO beyond target at the end: {breaches:?}"));
-                }
-                if e.control().mode != Mode::Run {
-                    return Err(format!(
-                        "the nominal day ended in HOLD: {}",
-                        e.control().hold_reason
-                    ));
-                }
+    Ok(())
+}
+
+/// One expectation.
+fn check_expectation(w: &World, e: &Expectation) -> Result<(), String> {
+    let o = &w.observed;
+    let fail_if = |failed: bool, why: String| if failed { Err(why) } else { Ok(()) };
+    match e {
+        Expectation::MinOrders { orders } => fail_if(
+            w.figures.orders_sent < *orders,
+            format!(
+                "only {} orders were sent, expected at least {orders}",
+                w.figures.orders_sent
+            ),
+        ),
+        Expectation::Tripped { guards } => match guards.iter().find(|g| !o.tripped.contains(*g)) {
+            Some(g) => Err(format!(
+                "guard {g} never tripped (tripped: {:?})",
+                o.tripped
+            )),
+            None => Ok(()),
+        },
+        Expectation::NoOrdersAfterTrip => fail_if(
+            w.figures.orders_after_trip > 0,
+            format!("{} orders sent while in HOLD", w.figures.orders_after_trip),
+        ),
+        Expectation::NoLostFills => fail_if(
+            w.figures.lost_fills > 0,
+            format!("{} fills lost", w.figures.lost_fills),
+        ),
+        Expectation::ReconOk => recon_ok(w),
+        Expectation::NewLeaderInHold { changes } => new_leaders_in_hold(w, *changes),
+        Expectation::RestartInHold { restarts } => restarts_in_hold(w, *restarts),
+        Expectation::SameActorRefused => fail_if(
+            !o.same_actor_refused,
+            "a resume by a single actor was not refused".into(),
+        ),
+        Expectation::Flattened => flattened(w),
+        Expectation::Quarantined => fail_if(
+            !o.tripped.contains("runaway_breaker"),
+            "the runaway breaker never tripped".into(),
+        ),
+        Expectation::PreOpenRespected => fail_if(
+            o.preopen_violations > 0,
+            format!(
+                "{} non-post-only orders sent in pre-open",
+                o.preopen_violations
+            ),
+        ),
+        Expectation::CancelsDuringBackoff => fail_if(
+            o.cancels_during_backoff == 0,
+            "no cancel was sent while places were held back".into(),
+        ),
+        Expectation::DeadmanCovered => fail_if(
+            o.deadman_cancels == 0,
+            "the dead-man switch never cancelled anything".into(),
+        ),
+        Expectation::UnknownResolved => fail_if(
+            w.unknown_orders() > 0,
+            format!("{} unknown order(s) unresolved", w.unknown_orders()),
+        ),
+        Expectation::GapsDetected => gaps_detected(w),
+        Expectation::SloMet => slo_met(w),
+    }
+}
+
+/// The leader's final reconciliation with both venues is done, without mismatch.
+fn recon_ok(w: &World) -> Result<(), String> {
+    let leader = w.leader().ok_or("no leader at the end")?;
+    let e = w.instances[leader as usize]
+        .engine
+        .as_ref()
+        .ok_or("leader down")?;
+    let m: u32 = e.reconciliation().iter().map(|r| r.mismatches).sum();
+    if m > 0 || !e.reconciliation().iter().all(|r| r.done) {
+        return Err(format!("final reconciliation: {m} mismatch(es)"));
+    }
+    Ok(())
+}
+
+/// Leadership changed at least `changes` times, and every new leader started in HOLD.
+fn new_leaders_in_hold(w: &World, changes: u64) -> Result<(), String> {
+    let new: Vec<_> = w.observed.acquisitions.iter().skip(1).collect();
+    if (new.len() as u64) < changes {
+        return Err(format!(
+            "leadership changed {} time(s), expected {changes}",
+            new.len()
+        ));
+    }
+    if let Some((i, epoch, _)) = new.iter().find(|(_, _, hold)| !hold) {
+        return Err(format!(
+            "instance #{i} became leader (epoch {epoch}) outside HOLD"
+        ));
+    }
+    Ok(())
+}
+
+/// At least `restarts` restarts, every one in HOLD.
+fn restarts_in_hold(w: &World, restarts: u64) -> Result<(), String> {
+    let n = w.observed.restarts_in_hold.len() as u64;
+    if n < restarts {
+        return Err(format!("{n} restart(s), expected {restarts}"));
+    }
+    if w.observed.restarts_in_hold.iter().any(|h| !h) {
+        return Err("an instance restarted outside HOLD".into());
+    }
+    Ok(())
+}
+
+/// Every venue position is below one lot at the end.
+fn flattened(w: &World) -> Result<(), String> {
+    let leader = w.leader().ok_or("no leader at the end")?;
+    for v in w.venues() {
+        for i in 0..w.config.instruments.len() {
+            let q = v.position(propbot_engine::model::InstrumentId(i as u16));
+            let lot = w
+                .config
+                .listing(v.venue(), propbot_engine::model::InstrumentId(i as u16))
+                .map_or(1, |l| l.min_qty.raw());
+            if q.raw().abs() >= lot {
+                return Err(format!(
+                    "{} position {} not flattened (leader #{leader})",
+                    v.venue(),
+                    q.raw()
+                ));
             }
         }
+    }
+    Ok(())
+}
+
+/// Some instance's book detected a gap.
+fn gaps_detected(w: &World) -> Result<(), String> {
+    let gaps: u64 = w
+        .instances
+        .iter()
+        .filter_map(|i| i.engine.as_ref())
+        .flat_map(|e| {
+            propbot_engine::model::Venue::ALL
+                .map(|v| e.book(v, e.config().strategy.instruments[0]).counters.gaps)
+        })
+        .sum();
+    if gaps == 0 {
+        return Err("no book gap was detected".into());
+    }
+    Ok(())
+}
+
+/// The leader ends the nominal day within its SLOs, trading.
+fn slo_met(w: &World) -> Result<(), String> {
+    let leader = w.leader().ok_or("no leader at the end")?;
+    let e = w.instances[leader as usize]
+        .engine
+        .as_ref()
+        .ok_or("leader down")?;
+    let (_, breaches) = e.slo(e.now());
+    if !breaches.is_empty() {
+        return Err(format!("SLO beyond target at the end: {breaches:?}"));
+    }
+    if e.control().mode != Mode::Run {
+        return Err(format!(
+            "the nominal day ended in HOLD: {}",
+            e.control().hold_reason
+        ));
     }
     Ok(())
 }

@@ -8,7 +8,8 @@
 //! maintenance and pre-open, and faults: 429 storms, unknown outcomes (a 503 that may
 //! or may not have placed the order), duplicated reports, a venue clock offset.
 //!
-//! Responses carry no delay: the caller delivers them after its own latency model.
+//! Responses carry no delay: the paper exchange ([`crate::paper`]) delivers them after its
+//! latency model.
 
 use crate::rng::SimRng;
 use propbot_engine::book::Book;
@@ -367,62 +368,14 @@ impl SimVenue {
             Request::Place(_) | Request::Cancel { .. } | Request::CancelAll
         );
         if let Err(signal) = self.admit(now, counts) {
-            out.push((from, Response::Venue(signal)));
-            match request {
-                Request::Place(o) => out.push((
-                    from,
-                    self.report(
-                        &o,
-                        ExecutionKind::Rejected {
-                            reason: RejectReason::RateLimited,
-                        },
-                    ),
-                )),
-                Request::Cancel {
-                    instrument,
-                    client_order_id,
-                } => {
-                    if let Some(o) = self.orders.get(&client_order_id) {
-                        let (owner, req) = (o.owner, o.request);
-                        let _ = instrument;
-                        out.push((owner, self.report(&req, ExecutionKind::CancelRejected)));
-                    }
-                }
-                Request::CancelAll => out.push((
-                    from,
-                    Response::Venue(VenueEventKind::CancelAllDone { ok: false }),
-                )),
-                _ => {}
-            }
+            self.refuse(from, signal, request, &mut out);
             return out;
         }
         match request {
             Request::Place(order) => self.place(now, from, order, &mut out),
             Request::Cancel {
                 client_order_id, ..
-            } => {
-                let open = self
-                    .orders
-                    .get(&client_order_id)
-                    .filter(|o| o.open)
-                    .map(|o| o.owner);
-                match open {
-                    Some(_) if self.in_maintenance(now) == Some(false) => {
-                        let o = self.orders[&client_order_id];
-                        out.push((
-                            o.owner,
-                            self.report(&o.request, ExecutionKind::CancelRejected),
-                        ));
-                    }
-                    Some(_) => self.close(now, client_order_id, CancelReason::Requested, &mut out),
-                    None => {
-                        if let Some(o) = self.orders.get(&client_order_id) {
-                            let (owner, req) = (o.owner, o.request);
-                            out.push((owner, self.report(&req, ExecutionKind::CancelRejected)));
-                        }
-                    }
-                }
-            }
+            } => self.cancel(now, client_order_id, &mut out),
             Request::CancelAll => {
                 let open: Vec<ClientOrderId> = self
                     .open_orders()
@@ -438,32 +391,7 @@ impl SimVenue {
             }
             Request::Query {
                 client_order_id, ..
-            } => {
-                let (state, filled, req) = match self.orders.get(&client_order_id) {
-                    Some(o) => (Some(o.state), o.filled, o.request),
-                    None => {
-                        // The venue has no such order: answer with what the asker sent.
-                        let dummy = OrderRequest {
-                            client_order_id,
-                            venue: self.venue,
-                            instrument: InstrumentId(0),
-                            side: Side::Buy,
-                            price: Price::ZERO,
-                            qty: Qty::ZERO,
-                            time_in_force: TimeInForce::Ioc,
-                            reduce_only: false,
-                            expires_at: UnixNanos::ZERO,
-                            purpose: propbot_engine::output::OrderPurpose::Entry,
-                            dry_run: true,
-                        };
-                        (None, Qty::ZERO, dummy)
-                    }
-                };
-                out.push((
-                    from,
-                    self.report(&req, ExecutionKind::Lookup { state, filled }),
-                ));
-            }
+            } => out.push((from, self.lookup(client_order_id))),
             Request::ArmDeadman { timeout_ns } => {
                 let until = now.plus_nanos(timeout_ns);
                 self.deadman_until = Some(until);
@@ -476,24 +404,114 @@ impl SimVenue {
                 out.push((from, Response::Reconciliation(self.reconciliation(now))))
             }
             Request::Resync { instrument } => {
-                let book = &self.books[instrument.index()];
-                if book.is_valid() {
-                    out.push((
-                        from,
-                        Response::Market(MarketUpdate::Snapshot {
-                            venue: self.venue,
-                            instrument,
-                            last: book.last_sequence(),
-                            bids: book.bids().collect(),
-                            asks: book.asks().collect(),
-                            ts: now,
-                        }),
-                    ));
+                if let Some(snapshot) = self.book_snapshot(instrument, now) {
+                    out.push((from, Response::Market(snapshot)));
                 }
             }
         }
         self.duplicate(&mut out);
         out
+    }
+
+    /// A full snapshot of the venue's book of `instrument` stamped `ts`, as a resync
+    /// answers it; `None` while the book is invalid.
+    pub fn book_snapshot(&self, instrument: InstrumentId, ts: UnixNanos) -> Option<MarketUpdate> {
+        let book = &self.books[instrument.index()];
+        book.is_valid().then(|| MarketUpdate::Snapshot {
+            venue: self.venue,
+            instrument,
+            last: book.last_sequence(),
+            bids: book.bids().collect(),
+            asks: book.asks().collect(),
+            ts,
+        })
+    }
+
+    /// The answer to a request the rate limits (or a ban) turned away: the signal, and
+    /// the refusal of what was asked.
+    fn refuse(
+        &mut self,
+        from: InstanceId,
+        signal: VenueEventKind,
+        request: Request,
+        out: &mut Vec<Routed>,
+    ) {
+        out.push((from, Response::Venue(signal)));
+        match request {
+            Request::Place(o) => out.push((
+                from,
+                self.report(
+                    &o,
+                    ExecutionKind::Rejected {
+                        reason: RejectReason::RateLimited,
+                    },
+                ),
+            )),
+            Request::Cancel {
+                client_order_id, ..
+            } => {
+                if let Some(o) = self.orders.get(&client_order_id) {
+                    let (owner, req) = (o.owner, o.request);
+                    out.push((owner, self.report(&req, ExecutionKind::CancelRejected)));
+                }
+            }
+            Request::CancelAll => out.push((
+                from,
+                Response::Venue(VenueEventKind::CancelAllDone { ok: false }),
+            )),
+            _ => {}
+        }
+    }
+
+    /// A cancel: the order closes, unless it is no longer open or the venue is down
+    /// for maintenance (then the owner hears `CancelRejected`).
+    fn cancel(&mut self, now: UnixNanos, client_order_id: ClientOrderId, out: &mut Vec<Routed>) {
+        let open = self
+            .orders
+            .get(&client_order_id)
+            .filter(|o| o.open)
+            .map(|o| o.owner);
+        match open {
+            Some(_) if self.in_maintenance(now) == Some(false) => {
+                let o = self.orders[&client_order_id];
+                out.push((
+                    o.owner,
+                    self.report(&o.request, ExecutionKind::CancelRejected),
+                ));
+            }
+            Some(_) => self.close(now, client_order_id, CancelReason::Requested, out),
+            None => {
+                if let Some(o) = self.orders.get(&client_order_id) {
+                    let (owner, req) = (o.owner, o.request);
+                    out.push((owner, self.report(&req, ExecutionKind::CancelRejected)));
+                }
+            }
+        }
+    }
+
+    /// The answer to an order lookup.
+    fn lookup(&self, client_order_id: ClientOrderId) -> Response {
+        let (state, filled, req) = match self.orders.get(&client_order_id) {
+            Some(o) => (Some(o.state), o.filled, o.request),
+            None => {
+                // The venue has no such order: answer with what the asker sent.
+                let dummy = OrderRequest {
+                    client_order_id,
+                    venue: self.venue,
+                    instrument: InstrumentId(0),
+                    side: Side::Buy,
+                    price: Price::ZERO,
+                    qty: Qty::ZERO,
+                    time_in_force: TimeInForce::Ioc,
+                    reduce_only: false,
+                    expires_at: UnixNanos::ZERO,
+                    purpose: propbot_engine::output::OrderPurpose::Entry,
+                    dry_run: true,
+                };
+                (None, Qty::ZERO, dummy)
+            }
+        };
+        self.report(&req, ExecutionKind::Lookup { state, filled })
     }
 
     fn duplicate(&mut self, out: &mut Vec<Routed>) {

@@ -674,46 +674,7 @@ fn build_guards(v: &mut Validator, raw: &RawConfig) -> Option<GuardsConfig> {
     let g = v.section("guards", &raw.guards)?;
     v.unknown("guards", &g.unknown);
     let cod = v.required("guards.cancel_on_disconnect", &g.cancel_on_disconnect);
-    let (place, cancel, b0, bmax) = match v.section("guards.rate_limit", &g.rate_limit) {
-        Some(r) => {
-            v.unknown("guards.rate_limit", &r.unknown);
-            (
-                v.range(
-                    "guards.rate_limit.place_per_min",
-                    &r.place_per_min,
-                    1,
-                    100_000,
-                ),
-                v.range(
-                    "guards.rate_limit.cancel_per_min",
-                    &r.cancel_per_min,
-                    1,
-                    100_000,
-                ),
-                v.range(
-                    "guards.rate_limit.backoff_initial_ms",
-                    &r.backoff_initial_ms,
-                    10,
-                    600_000,
-                ),
-                v.range(
-                    "guards.rate_limit.backoff_max_ms",
-                    &r.backoff_max_ms,
-                    10,
-                    3_600_000,
-                ),
-            )
-        }
-        None => (None, None, None, None),
-    };
-    if let (Some(b0), Some(bmax)) = (b0, bmax)
-        && b0 > bmax
-    {
-        v.error(
-            "guards.rate_limit.backoff_initial_ms",
-            "must not exceed backoff_max_ms",
-        );
-    }
+    let (place, cancel, b0, bmax) = build_rate_limit(v, g);
     let skew = v.range(
         "guards.clock_skew_guard_ms",
         &g.clock_skew_guard_ms,
@@ -755,32 +716,7 @@ fn build_guards(v: &mut Validator, raw: &RawConfig) -> Option<GuardsConfig> {
         }
         None => (None, None),
     };
-    let (rplace, rcancel) = match v.section("guards.runaway_breaker", &g.runaway_breaker) {
-        Some(r) => {
-            v.unknown("guards.runaway_breaker", &r.unknown);
-            if r.backoff_initial_ms.is_some() || r.backoff_max_ms.is_some() {
-                v.error(
-                    "guards.runaway_breaker",
-                    "backoff settings belong under guards.rate_limit",
-                );
-            }
-            (
-                v.range(
-                    "guards.runaway_breaker.place_per_min",
-                    &r.place_per_min,
-                    1,
-                    100_000,
-                ),
-                v.range(
-                    "guards.runaway_breaker.cancel_per_min",
-                    &r.cancel_per_min,
-                    1,
-                    100_000,
-                ),
-            )
-        }
-        None => (None, None),
-    };
+    let (rplace, rcancel) = build_runaway_breaker(v, g);
     let calendar = build_calendar(v, g);
     let lead = v.range(
         "guards.maintenance_lead_ms",
@@ -806,6 +742,48 @@ fn build_guards(v: &mut Validator, raw: &RawConfig) -> Option<GuardsConfig> {
         maintenance_calendar: calendar?,
         maintenance_lead_ns: ms(lead?),
     })
+}
+
+/// `guards.rate_limit`: places and cancels per minute, then the 429 backoff (initial
+/// and maximum, ms).
+fn build_rate_limit(
+    v: &mut Validator,
+    g: &raw::RawGuards,
+) -> (Option<u32>, Option<u32>, Option<u64>, Option<u64>) {
+    let Some(r) = v.section("guards.rate_limit", &g.rate_limit) else {
+        return (None, None, None, None);
+    };
+    v.unknown("guards.rate_limit", &r.unknown);
+    let p = |k: &str| join("guards.rate_limit", k);
+    let place = v.range(&p("place_per_min"), &r.place_per_min, 1, 100_000);
+    let cancel = v.range(&p("cancel_per_min"), &r.cancel_per_min, 1, 100_000);
+    let b0 = v.range(&p("backoff_initial_ms"), &r.backoff_initial_ms, 10, 600_000);
+    let bmax = v.range(&p("backoff_max_ms"), &r.backoff_max_ms, 10, 3_600_000);
+    if let (Some(b0), Some(bmax)) = (b0, bmax)
+        && b0 > bmax
+    {
+        v.error(p("backoff_initial_ms"), "must not exceed backoff_max_ms");
+    }
+    (place, cancel, b0, bmax)
+}
+
+/// `guards.runaway_breaker`: places and cancels per minute per route.
+fn build_runaway_breaker(v: &mut Validator, g: &raw::RawGuards) -> (Option<u32>, Option<u32>) {
+    let Some(r) = v.section("guards.runaway_breaker", &g.runaway_breaker) else {
+        return (None, None);
+    };
+    v.unknown("guards.runaway_breaker", &r.unknown);
+    if r.backoff_initial_ms.is_some() || r.backoff_max_ms.is_some() {
+        v.error(
+            "guards.runaway_breaker",
+            "backoff settings belong under guards.rate_limit",
+        );
+    }
+    let p = |k: &str| join("guards.runaway_breaker", k);
+    (
+        v.range(&p("place_per_min"), &r.place_per_min, 1, 100_000),
+        v.range(&p("cancel_per_min"), &r.cancel_per_min, 1, 100_000),
+    )
 }
 
 fn build_calendar(v: &mut Validator, g: &raw::RawGuards) -> Option<Vec<MaintenanceWindow>> {
@@ -935,42 +913,12 @@ fn build_strategy(
     v.unknown("strategy", &s.unknown);
     let p = |k: &str| join("strategy", k);
     let enabled = v.required(&p("enabled"), &s.enabled);
-    let pair = v.required(&p("loop_pair"), &s.loop_pair).and_then(|name| {
-        // Accept the canonical name or any venue symbol (`BTCUSDT`).
-        let found = instruments
-            .iter()
-            .position(|i| i.name == name || i.listings.iter().flatten().any(|l| l.symbol == name));
-        if found.is_none() {
-            v.error(
-                p("loop_pair"),
-                format!("{name:?} is not a configured instrument"),
-            );
-        }
-        found.map(|i| InstrumentId(i as u16))
-    });
+    let pair = v
+        .required(&p("loop_pair"), &s.loop_pair)
+        .and_then(|name| loop_pair(v, instruments, &name));
     let venues = v
         .required(&p("loop_venues"), &s.loop_venues)
-        .and_then(|names| {
-            let mut out = Vec::new();
-            for n in &names {
-                match Venue::from_name(n) {
-                    Some(venue) if !out.contains(&venue) => out.push(venue),
-                    Some(_) => v.error(p("loop_venues"), format!("{n:?} is listed twice")),
-                    None => v.error(
-                        p("loop_venues"),
-                        format!("{n:?} is not binance-um or okx-swap"),
-                    ),
-                }
-            }
-            if out.len() != 2 {
-                v.error(
-                    p("loop_venues"),
-                    "cross-venue arbitrage needs exactly two venues",
-                );
-                return None;
-            }
-            Some(out)
-        });
+        .and_then(|names| loop_venues(v, &names));
     if let (Some(i), Some(vs)) = (pair, &venues) {
         for venue in vs {
             if instruments[i.index()].listings[venue.index()].is_none() {
@@ -1031,6 +979,42 @@ fn build_strategy(
         execution: execution?,
         maker_timeout_ns: ms(maker_timeout?),
     })
+}
+
+/// The traded instrument by its canonical name or any venue symbol (`BTCUSDT`).
+fn loop_pair(
+    v: &mut Validator,
+    instruments: &[InstrumentConfig],
+    name: &str,
+) -> Option<InstrumentId> {
+    let found = instruments
+        .iter()
+        .position(|i| i.name == name || i.listings.iter().flatten().any(|l| l.symbol == name));
+    if found.is_none() {
+        v.error(
+            "strategy.loop_pair",
+            format!("{name:?} is not a configured instrument"),
+        );
+    }
+    found.map(|i| InstrumentId(i as u16))
+}
+
+/// The two venues of the loop, each named once.
+fn loop_venues(v: &mut Validator, names: &[String]) -> Option<Vec<Venue>> {
+    let key = "strategy.loop_venues";
+    let mut out = Vec::new();
+    for n in names {
+        match Venue::from_name(n) {
+            Some(venue) if !out.contains(&venue) => out.push(venue),
+            Some(_) => v.error(key, format!("{n:?} is listed twice")),
+            None => v.error(key, format!("{n:?} is not binance-um or okx-swap")),
+        }
+    }
+    if out.len() != 2 {
+        v.error(key, "cross-venue arbitrage needs exactly two venues");
+        return None;
+    }
+    Some(out)
 }
 
 fn build_limits(v: &mut Validator, raw: &RawConfig) -> Option<Limits> {

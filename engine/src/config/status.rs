@@ -155,45 +155,7 @@ fn build(v: &mut Validator, raw: &RawThresholds) -> Option<StatusThresholds> {
         (None, base) => base,
         (Some(_), None) => None,
     };
-    let mut groups = [GroupThresholds {
-        ok_permille: 0,
-        warn_permille: 0,
-    }; 4];
-    let mut groups_ok = true;
-    match v.section("groups", &raw.groups) {
-        Some(map) => {
-            for key in map.keys() {
-                if !GROUPS.contains(&key.as_str()) {
-                    v.error(join("groups", key), "unknown group; expected P0..P3");
-                }
-            }
-            for (i, g) in GROUPS.iter().enumerate() {
-                let path = join("groups", g);
-                let Some(raw_group) = map.get(*g) else {
-                    v.error(&path, "missing section");
-                    groups_ok = false;
-                    continue;
-                };
-                v.unknown(&path, &raw_group.unknown);
-                let ok = v.decimal(&join(&path, "ok"), &raw_group.ok, 3, 0, 1000);
-                let warn = v.decimal(&join(&path, "warn"), &raw_group.warn, 3, 0, 1000);
-                match (ok, warn) {
-                    (Some(ok), Some(warn)) if warn <= ok => {
-                        groups[i] = GroupThresholds {
-                            ok_permille: ok as u32,
-                            warn_permille: warn as u32,
-                        }
-                    }
-                    (Some(_), Some(_)) => {
-                        v.error(join(&path, "warn"), "must not exceed ok");
-                        groups_ok = false;
-                    }
-                    _ => groups_ok = false,
-                }
-            }
-        }
-        None => groups_ok = false,
-    }
+    let groups = build_groups(v, raw);
     let alerts = v.section("alerts", &raw.alerts);
     let (degraded, holds, mult) = match alerts {
         Some(a) => {
@@ -230,12 +192,52 @@ fn build(v: &mut Validator, raw: &RawThresholds) -> Option<StatusThresholds> {
     Some(StatusThresholds {
         environment: environment?,
         slo: slo?,
-        groups: groups_ok.then_some(groups)?,
+        groups: groups?,
         degraded_alert_ns: ms(degraded? * 60_000),
         p0_alert_holds: holds?,
         ws_gap_hold_multiplier: mult?,
         exception_budget_ns_per_day: ms(budget? * 60_000),
     })
+}
+
+/// `groups`: the OK and WARN score thresholds of P0..P3, in permille.
+fn build_groups(v: &mut Validator, raw: &RawThresholds) -> Option<[GroupThresholds; 4]> {
+    let map = v.section("groups", &raw.groups)?;
+    for key in map.keys() {
+        if !GROUPS.contains(&key.as_str()) {
+            v.error(join("groups", key), "unknown group; expected P0..P3");
+        }
+    }
+    let mut groups = [GroupThresholds {
+        ok_permille: 0,
+        warn_permille: 0,
+    }; 4];
+    let mut groups_ok = true;
+    for (i, g) in GROUPS.iter().enumerate() {
+        let path = join("groups", g);
+        let Some(raw_group) = map.get(*g) else {
+            v.error(&path, "missing section");
+            groups_ok = false;
+            continue;
+        };
+        v.unknown(&path, &raw_group.unknown);
+        let ok = v.decimal(&join(&path, "ok"), &raw_group.ok, 3, 0, 1000);
+        let warn = v.decimal(&join(&path, "warn"), &raw_group.warn, 3, 0, 1000);
+        match (ok, warn) {
+            (Some(ok), Some(warn)) if warn <= ok => {
+                groups[i] = GroupThresholds {
+                    ok_permille: ok as u32,
+                    warn_permille: warn as u32,
+                }
+            }
+            (Some(_), Some(_)) => {
+                v.error(join(&path, "warn"), "must not exceed ok");
+                groups_ok = false;
+            }
+            _ => groups_ok = false,
+        }
+    }
+    groups_ok.then_some(groups)
 }
 
 /// Reads one SLO column; with `base`, missing keys keep the base value (an override).

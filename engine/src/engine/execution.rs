@@ -4,7 +4,7 @@ use super::{Engine, LOOKUP_RETRY_NS, RECON_RETRY_NS};
 use crate::input::{ExecutionKind, ExecutionReport, RejectReason};
 use crate::ledger::{Booked, Fill};
 use crate::model::{ClientOrderId, Liquidity, OrderState, Side, notional_of};
-use crate::orders::Due;
+use crate::orders::{Due, OrderUpdate};
 use crate::output::{JournalEvent, Output, Severity};
 use crate::time::{NANOS_PER_MILLI, UnixNanos};
 
@@ -132,12 +132,7 @@ impl Engine {
                 .record(now, cycle / NANOS_PER_MILLI);
         }
         if effect.overfill {
-            self.alert(
-                Severity::Error,
-                "overfill",
-                "conformance",
-                format!("{} filled order {id} beyond its quantity", report.venue),
-            );
+            self.overfilled(report.venue, id);
         }
         match report.kind {
             ExecutionKind::Rejected { reason } => {
@@ -160,8 +155,8 @@ impl Engine {
             ExecutionKind::CancelRejected => self.metrics.cancel_failures.add(now, 1, 0),
             _ => {}
         }
-        if let Some(state) = effect.new_state {
-            self.journal_order_update(&id, state);
+        if let Some(update) = effect.update {
+            self.journal_order_update(update);
         }
         if effect.lookup {
             self.send_lookup(now, id);
@@ -171,15 +166,21 @@ impl Engine {
         }
     }
 
-    pub(crate) fn journal_order_update(&mut self, id: &ClientOrderId, state: OrderState) {
-        let Some(o) = self.orders.get(id) else { return };
-        let event = JournalEvent::OrderUpdate {
-            client_order_id: *id,
-            state,
-            venue_order_id: o.venue_order_id,
-            filled: o.filled,
-        };
-        self.journal_event(event);
+    /// A venue filled an order beyond its quantity (counted by `Orders`): a venue
+    /// anomaly, alerted, never a panic.
+    pub(crate) fn overfilled(&mut self, venue: crate::model::Venue, id: ClientOrderId) {
+        self.alert(
+            Severity::Error,
+            "overfill",
+            "conformance",
+            format!("{venue} filled order {id} beyond its quantity"),
+        );
+    }
+
+    /// Journals a move of an order's state: every `Orders::transition` the journal
+    /// records comes through here.
+    pub(crate) fn journal_order_update(&mut self, update: OrderUpdate) {
+        self.journal_event(update.into_event());
     }
 
     /// Ack timeouts, lookups due, and cancels the governor held back.
@@ -192,8 +193,9 @@ impl Engine {
         for (id, why) in due {
             match why {
                 Due::AckTimeout => {
-                    self.orders.mark_unknown(now, &id);
-                    self.journal_order_update(&id, OrderState::Unknown);
+                    if let Some(update) = self.orders.mark_unknown(now, &id) {
+                        self.journal_order_update(update);
+                    }
                     self.send_lookup(now, id);
                 }
                 Due::Lookup => self.send_lookup(now, id),
@@ -207,9 +209,8 @@ impl Engine {
             return;
         };
         let (venue, instrument) = (o.request.venue, o.request.instrument);
-        if let Some(o) = self.orders.get_mut(&id) {
-            o.lookup_at = now.plus_nanos(LOOKUP_RETRY_NS);
-        }
+        self.orders
+            .set_lookup_at(&id, now.plus_nanos(LOOKUP_RETRY_NS));
         if self
             .rate
             .try_take(now, venue, crate::guards::RequestKind::Query)
@@ -235,9 +236,7 @@ impl Engine {
             .rate
             .try_take(now, venue, crate::guards::RequestKind::Cancel)
         {
-            if let Some(o) = self.orders.get_mut(&id) {
-                o.cancel_wanted = true;
-            }
+            self.orders.want_cancel(&id);
             return;
         }
         if let crate::guards::RunawayCheck::Tripped =

@@ -227,39 +227,8 @@ impl Engine {
     pub(super) fn on_venue(&mut self, now: UnixNanos, event: VenueEvent) {
         let venue = event.venue;
         match event.kind {
-            VenueEventKind::Connected => {
-                let a = self.disconnect.on_connected(now, venue);
-                if a.cancel_all {
-                    self.request_cancel_all(venue, "cancel-on-disconnect (re-sent on reconnect)");
-                }
-                if a.cleared {
-                    self.cleared(GuardId::CancelOnDisconnect, Some(venue));
-                }
-                if !self.recon[venue.index()].done || self.recon[venue.index()].mismatches > 0 {
-                    self.request_reconciliation(venue);
-                }
-            }
-            VenueEventKind::Disconnected { clean } => {
-                let a = self.disconnect.on_disconnected(now, venue, clean);
-                for slot in 0..self.books.len() {
-                    if self.books[slot].venue == venue && self.books[slot].is_valid() {
-                        self.books[slot].invalidate(now, InvalidReason::FeedLost);
-                        let instrument = self.books[slot].instrument;
-                        self.continuity.on_invalidated(now, venue, instrument);
-                    }
-                }
-                if a.cancel_all {
-                    self.request_cancel_all(venue, "cancel-on-disconnect");
-                }
-                if a.trip {
-                    let reason = if clean {
-                        "venue disconnected: cancel-all sent"
-                    } else {
-                        "venue stream stalled: cancel-all sent"
-                    };
-                    self.trip(GuardId::CancelOnDisconnect, Some(venue), reason, None);
-                }
-            }
+            VenueEventKind::Connected => self.on_connected(now, venue),
+            VenueEventKind::Disconnected { clean } => self.on_disconnected(now, venue, clean),
             VenueEventKind::ClockSample { offset_ns, rtt_ns } => {
                 match self.clock.on_sample(now, venue, offset_ns, rtt_ns) {
                     ClockAction::Trip => self.trip(
@@ -306,12 +275,7 @@ impl Engine {
                     pre_open_start,
                     title: "venue notice".into(),
                 };
-                if end > now && self.maintenance.on_notice(now, window.clone()) {
-                    self.announced.retain(|w| w.end > now);
-                    self.announced.push(window.clone());
-                    self.journal_event(JournalEvent::MaintenanceNotice(window));
-                    self.maintenance_tick(now);
-                }
+                self.on_maintenance_notice(now, window);
             }
             VenueEventKind::DeadmanArmed { expires_at } => {
                 let d = &mut self.deadman[venue.index()];
@@ -341,6 +305,52 @@ impl Engine {
         }
     }
 
+    fn on_connected(&mut self, now: UnixNanos, venue: Venue) {
+        let a = self.disconnect.on_connected(now, venue);
+        if a.cancel_all {
+            self.request_cancel_all(venue, "cancel-on-disconnect (re-sent on reconnect)");
+        }
+        if a.cleared {
+            self.cleared(GuardId::CancelOnDisconnect, Some(venue));
+        }
+        if !self.recon[venue.index()].done || self.recon[venue.index()].mismatches > 0 {
+            self.request_reconciliation(venue);
+        }
+    }
+
+    /// A lost link invalidates the venue's books and cancels everything there.
+    fn on_disconnected(&mut self, now: UnixNanos, venue: Venue, clean: bool) {
+        let a = self.disconnect.on_disconnected(now, venue, clean);
+        for slot in 0..self.books.len() {
+            if self.books[slot].venue == venue && self.books[slot].is_valid() {
+                self.books[slot].invalidate(now, InvalidReason::FeedLost);
+                let instrument = self.books[slot].instrument;
+                self.continuity.on_invalidated(now, venue, instrument);
+            }
+        }
+        if a.cancel_all {
+            self.request_cancel_all(venue, "cancel-on-disconnect");
+        }
+        if a.trip {
+            let reason = if clean {
+                "venue disconnected: cancel-all sent"
+            } else {
+                "venue stream stalled: cancel-all sent"
+            };
+            self.trip(GuardId::CancelOnDisconnect, Some(venue), reason, None);
+        }
+    }
+
+    /// A venue announced maintenance: journaled once, held ahead of time.
+    fn on_maintenance_notice(&mut self, now: UnixNanos, window: MaintenanceWindow) {
+        if window.end > now && self.maintenance.on_notice(now, window.clone()) {
+            self.announced.retain(|w| w.end > now);
+            self.announced.push(window.clone());
+            self.journal_event(JournalEvent::MaintenanceNotice(window));
+            self.maintenance_tick(now);
+        }
+    }
+
     /// Asks for a cancel-all on a venue; retried until the governor lets it through.
     pub(crate) fn request_cancel_all(&mut self, venue: Venue, reason: &'static str) {
         self.cancel_all_wanted[venue.index()] = Some(reason);
@@ -360,15 +370,7 @@ impl Engine {
             }
             // Sent once; `CancelAllDone` confirms, and reconnects re-send it.
             self.cancel_all_wanted[venue.index()] = None;
-            for o in self.orders.iter_mut() {
-                if o.request.venue == venue
-                    && o.is_live()
-                    && o.state != crate::model::OrderState::Unknown
-                {
-                    o.state = crate::model::OrderState::CancelInFlight;
-                    o.state_since = now;
-                }
-            }
+            self.orders.cancel_all_sent(now, venue);
             self.emit(Output::CancelAll { venue, reason });
         }
     }

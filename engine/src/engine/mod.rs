@@ -107,6 +107,20 @@ pub struct JournalState {
     pub operator_actions: u64,
 }
 
+impl JournalState {
+    /// Bookkeeping after a restart: everything recovered is durable.
+    fn recovered(through: u64) -> JournalState {
+        JournalState {
+            emitted: through,
+            committed: through,
+            uncommitted_since: UnixNanos::ZERO,
+            failed: false,
+            commit_ms: WindowedHistogram::new(SLO_WINDOW_NS),
+            operator_actions: 0,
+        }
+    }
+}
+
 /// Counters and distributions the engine measures.
 #[derive(Clone, Debug)]
 pub struct Metrics {
@@ -218,6 +232,19 @@ pub struct OtherVerdicts {
     pub slo: Verdict,
 }
 
+impl OtherVerdicts {
+    /// Every source OK since `now`.
+    fn ok(now: UnixNanos) -> OtherVerdicts {
+        let ok = Verdict::ok(now);
+        OtherVerdicts {
+            hedge: ok,
+            journal: ok,
+            recon: ok,
+            slo: ok,
+        }
+    }
+}
+
 /// The decision engine. See the module docs.
 pub struct Engine {
     pub(crate) config: Config,
@@ -271,17 +298,16 @@ impl Engine {
     pub fn new(config: Config, recovered: RecoveredState) -> Engine {
         let now = recovered.last_ts;
         let instruments = config.instruments.len();
-        let ticks = config.limits.book_ticks_per_side as usize;
-        let mut books = Vec::with_capacity(instruments * Venue::COUNT);
-        for (i, inst) in config.instruments.iter().enumerate() {
-            for venue in Venue::ALL {
-                // Unlisted routes get a placeholder book that never becomes valid.
-                let tick = inst.listings[venue.index()]
-                    .as_ref()
-                    .map_or(Price(1), |l| l.tick);
-                books.push(Book::new(venue, InstrumentId(i as u16), tick, ticks));
-            }
+        let (rate, runaway) = restore_limits(&config, &recovered, now);
+        let mut maintenance = MaintenanceGuard::new(
+            config.guards.maintenance_lead_ns,
+            &config.guards.maintenance_calendar,
+            now,
+        );
+        for w in &recovered.maintenance {
+            maintenance.on_notice(now, w.clone());
         }
+        // A new leader waits one request expiry plus the skew bound before it orders.
         let quiet = config
             .venues
             .iter()
@@ -297,112 +323,43 @@ impl Engine {
             config.limits.orders_tracked_max as usize,
             recovered.last_order_sequence,
         );
-        for (_, mut order) in recovered.live_orders {
-            // Whatever was in flight at the crash has an unknown outcome until the venue
-            // says otherwise; it is looked up, never re-sent.
-            if matches!(
-                order.state,
-                crate::model::OrderState::NewInFlight | crate::model::OrderState::CancelInFlight
-            ) {
-                order.state = crate::model::OrderState::Unknown;
-            }
-            order.lookup_at = if order.state == crate::model::OrderState::Unknown {
-                now
-            } else {
-                UnixNanos::NEVER
-            };
-            orders.restore(order);
+        for (_, order) in recovered.live_orders {
+            // What was in flight at the crash is looked up, never re-sent.
+            orders.restore(now, order);
         }
-        let mut rate = RateLimitGuard::new(&config.guards, &config.venues, now);
-        let mut runaway = RunawayGuard::new(
-            instruments,
-            config.guards.runaway_place_per_min,
-            config.guards.runaway_cancel_per_min,
-            now,
-        );
-        for &(t, venue, instrument, cancel) in &recovered.recent_orders {
-            runaway.replay(t, venue, instrument, cancel);
-            let kind = if cancel {
-                crate::guards::RequestKind::Cancel
-            } else {
-                crate::guards::RequestKind::Place
-            };
-            rate.try_take(t, venue, kind);
-        }
-        for (venue, instrument) in &recovered.quarantined {
-            runaway.quarantine(now, *venue, *instrument);
-        }
-        for ((guard, venue), (_, until)) in &recovered.tripped {
-            if let (GuardId::RateLimit, Some(v), Some(until)) = (guard, venue, until)
-                && *until > now
-            {
-                rate.on_banned(now, *v, *until);
-            }
-        }
-        let mut maintenance = MaintenanceGuard::new(
-            config.guards.maintenance_lead_ns,
-            &config.guards.maintenance_calendar,
-            now,
-        );
-        for w in &recovered.maintenance {
-            maintenance.on_notice(now, w.clone());
-        }
-        let pairs = build_pairs(&config);
-        let control = Control::boot(
-            now,
-            config.control.dry_run,
-            config.control.two_man_rule,
-            config.control.approval_token_digest,
-            config.limits.approvals_max as usize,
-        );
-        let ok = Verdict::ok(now);
+        let g = &config.guards;
         let mut engine = Engine {
             config_version: recovered.config_version,
             now,
             started_at: now,
-            books,
+            books: build_books(&config),
             ledger,
             orders,
-            control,
-            disconnect: DisconnectGuard::new(config.guards.cancel_on_disconnect, now),
-            rate,
-            clock: ClockSkewGuard::new(
-                config.guards.clock_skew_guard_ns,
-                config.guards.clock_sample_max_age_ns,
+            control: Control::boot(
                 now,
+                config.control.dry_run,
+                config.control.two_man_rule,
+                config.control.approval_token_digest,
+                config.limits.approvals_max as usize,
             ),
+            disconnect: DisconnectGuard::new(g.cancel_on_disconnect, now),
+            rate,
+            clock: ClockSkewGuard::new(g.clock_skew_guard_ns, g.clock_sample_max_age_ns, now),
             continuity: ContinuityGuard::new(
                 instruments,
-                config.guards.resync_deadline_ns,
-                config.guards.market_data_stale_ns,
+                g.resync_deadline_ns,
+                g.market_data_stale_ns,
                 now,
             ),
-            caps: KillCapsGuard::new(
-                config.guards.kill_caps_enabled,
-                config.guards.flatten_on_breach,
-                config.risk,
-                now,
-            ),
+            caps: KillCapsGuard::new(g.kill_caps_enabled, g.flatten_on_breach, config.risk, now),
             runaway,
             maintenance,
             fencing: FencingGuard::new(recovered.highest_epoch, quiet, now),
-            other: OtherVerdicts {
-                hedge: ok,
-                journal: ok,
-                recon: ok,
-                slo: ok,
-            },
-            pairs,
+            other: OtherVerdicts::ok(now),
+            pairs: build_pairs(&config),
             outputs: VecDeque::with_capacity(1024),
             digest: Digest::default(),
-            journal: JournalState {
-                emitted: recovered.through,
-                committed: recovered.through,
-                uncommitted_since: UnixNanos::ZERO,
-                failed: false,
-                commit_ms: WindowedHistogram::new(SLO_WINDOW_NS),
-                operator_actions: 0,
-            },
+            journal: JournalState::recovered(recovered.through),
             deadman: [Deadman::default(); Venue::COUNT],
             recon: [ReconState::default(); Venue::COUNT],
             metrics: Metrics::new(instruments),
@@ -848,6 +805,58 @@ impl Engine {
 /// Index of a book in the engine's table.
 pub(crate) fn book_slot(venue: Venue, instrument: InstrumentId) -> usize {
     instrument.index() * Venue::COUNT + venue.index()
+}
+
+/// One book per instrument and venue; unlisted routes get a placeholder book that
+/// never becomes valid.
+fn build_books(config: &Config) -> Vec<Book> {
+    let ticks = config.limits.book_ticks_per_side as usize;
+    let mut books = Vec::with_capacity(config.instruments.len() * Venue::COUNT);
+    for (i, inst) in config.instruments.iter().enumerate() {
+        for venue in Venue::ALL {
+            let tick = inst.listings[venue.index()]
+                .as_ref()
+                .map_or(Price(1), |l| l.tick);
+            books.push(Book::new(venue, InstrumentId(i as u16), tick, ticks));
+        }
+    }
+    books
+}
+
+/// The rate-limit governor and the runaway breaker as the journal left them: the
+/// last minute's orders counted again, quarantines and bans still in force.
+fn restore_limits(
+    config: &Config,
+    recovered: &RecoveredState,
+    now: UnixNanos,
+) -> (RateLimitGuard, RunawayGuard) {
+    let mut rate = RateLimitGuard::new(&config.guards, &config.venues, now);
+    let mut runaway = RunawayGuard::new(
+        config.instruments.len(),
+        config.guards.runaway_place_per_min,
+        config.guards.runaway_cancel_per_min,
+        now,
+    );
+    for &(t, venue, instrument, cancel) in &recovered.recent_orders {
+        runaway.replay(t, venue, instrument, cancel);
+        let kind = if cancel {
+            crate::guards::RequestKind::Cancel
+        } else {
+            crate::guards::RequestKind::Place
+        };
+        rate.try_take(t, venue, kind);
+    }
+    for (venue, instrument) in &recovered.quarantined {
+        runaway.quarantine(now, *venue, *instrument);
+    }
+    for ((guard, venue), (_, until)) in &recovered.tripped {
+        if let (GuardId::RateLimit, Some(v), Some(until)) = (guard, venue, until)
+            && *until > now
+        {
+            rate.on_banned(now, *v, *until);
+        }
+    }
+    (rate, runaway)
 }
 
 fn build_pairs(config: &Config) -> Vec<PairState> {

@@ -15,22 +15,51 @@
 use super::Engine;
 use crate::input::ReconSnapshot;
 use crate::ledger::Fill;
-use crate::model::{ClientOrderId, InstrumentId, OrderState, Qty};
+use crate::model::{ClientOrderId, InstrumentId, OrderState};
+use crate::orders::Order;
 use crate::output::{JournalEvent, Output, Severity};
 use crate::time::UnixNanos;
 
 impl Engine {
     pub(super) fn on_reconciliation(&mut self, now: UnixNanos, snap: &ReconSnapshot) {
         let venue = snap.venue;
-        let mut mismatches = 0u32;
-        let mut fills_recovered = 0u32;
-        let mut resolved = 0u32;
+        let (fills_recovered, mut mismatches) = self.recover_fills(now, snap);
+        let (resolved_listed, foreign) = self.adopt_listed_orders(now, snap);
+        let resolved = resolved_listed + self.finish_unlisted_orders(now, snap);
+        mismatches += foreign + self.compare_positions(snap);
+        let r = &mut self.recon[venue.index()];
+        r.done = true;
+        r.requested = false;
+        r.mismatches = mismatches;
+        r.at = now;
+        r.runs += 1;
+        r.fills_recovered += u64::from(fills_recovered);
+        self.journal_event(JournalEvent::Reconciled {
+            venue,
+            mismatches,
+            fills_recovered,
+            orders_resolved: resolved,
+        });
+        let total: u32 = self.recon.iter().map(|r| r.mismatches).sum();
+        self.set_recon_verdict(now, total);
+        if self.control.mode == crate::output::Mode::Hold && self.fencing.is_leader(now) {
+            // Nothing may rest while held: orders adopted from before a restart go.
+            self.cancel_resting(now);
+        }
+    }
+
+    /// Books the venue's fills the ledger has not seen. Returns (fills recovered,
+    /// fills refused as malformed).
+    fn recover_fills(&mut self, now: UnixNanos, snap: &ReconSnapshot) -> (u32, u32) {
+        let venue = snap.venue;
+        let mut recovered = 0u32;
+        let mut malformed = 0u32;
         for f in &snap.fills {
             if f.instrument.index() >= self.config.instruments.len()
                 || !f.qty.is_positive()
                 || !f.price.is_positive()
             {
-                mismatches += 1;
+                malformed += 1;
                 continue;
             }
             if self.ledger.has_trade(venue, f.instrument, f.trade_id) {
@@ -47,28 +76,36 @@ impl Engine {
                 fee: f.fee,
             };
             self.book_fill(now, f.client_order_id, fill);
-            fills_recovered += 1;
+            recovered += 1;
             if let Some(id) = f.client_order_id
-                && let Some(o) = self.orders.get_mut(&id)
+                && self.orders.add_fill(&id, f.qty)
             {
-                o.filled = Qty(o.filled.raw() + f.qty.raw());
+                self.overfilled(venue, id);
             }
         }
+        (recovered, malformed)
+    }
+
+    /// Goes through the venue's open orders: ours are adopted (an unknown outcome
+    /// resolves to open), an older epoch's are cancelled, anyone else's are a
+    /// mismatch. Returns (orders resolved, foreign orders).
+    fn adopt_listed_orders(&mut self, now: UnixNanos, snap: &ReconSnapshot) -> (u32, u32) {
+        let venue = snap.venue;
         let epoch = self.fencing.epoch();
-        let listed: Vec<Option<ClientOrderId>> =
-            snap.open_orders.iter().map(|o| o.client_order_id).collect();
+        let mut resolved = 0u32;
+        let mut foreign = 0u32;
         for o in &snap.open_orders {
-            match o.client_order_id {
-                Some(id) if self.orders.get(&id).is_some() => {
-                    let ours = self.orders.get_mut(&id).expect("checked");
-                    ours.venue_order_id = Some(o.venue_order_id);
-                    if matches!(ours.state, OrderState::Unknown | OrderState::NewInFlight) {
-                        ours.state = OrderState::Open;
-                        ours.state_since = now;
-                        resolved += 1;
-                        self.journal_order_update(&id, OrderState::Open);
-                    }
+            if let Some(ours) = o.client_order_id.and_then(|id| self.orders.get(&id)) {
+                let (id, state) = (ours.request.client_order_id, ours.state);
+                self.orders.set_venue_order_id(&id, o.venue_order_id);
+                if matches!(state, OrderState::Unknown | OrderState::NewInFlight) {
+                    let update = self.orders.transition(now, &id, OrderState::Open);
+                    self.journal_order_update(update);
+                    resolved += 1;
                 }
+                continue;
+            }
+            match o.client_order_id {
                 Some(id) if id.epoch < epoch && self.fencing.is_leader(now) => {
                     // Ours, from an older epoch: the new leader cancels it.
                     self.emit_cancel_foreign(now, venue, o.instrument, id);
@@ -77,7 +114,7 @@ impl Engine {
                     // A standby sees the leader's orders: not ours to judge.
                 }
                 _ => {
-                    mismatches += 1;
+                    foreign += 1;
                     self.alert(
                         Severity::Error,
                         "recon_foreign_order",
@@ -90,42 +127,38 @@ impl Engine {
                 }
             }
         }
-        let ours: Vec<ClientOrderId> = self
+        (resolved, foreign)
+    }
+
+    /// Our live orders on the venue that it does not list are finished: filled or
+    /// cancelled if acknowledged; if never answered, known never to have existed once
+    /// their request expiry has passed. Returns the orders resolved.
+    fn finish_unlisted_orders(&mut self, now: UnixNanos, snap: &ReconSnapshot) -> u32 {
+        let listed = |id: ClientOrderId| {
+            snap.open_orders
+                .iter()
+                .any(|o| o.client_order_id == Some(id))
+        };
+        let finished: Vec<(ClientOrderId, OrderState)> = self
             .orders
             .iter()
-            .filter(|o| o.request.venue == venue && o.is_live())
-            .map(|o| o.request.client_order_id)
+            .filter(|o| o.request.venue == snap.venue && o.is_live())
+            .filter(|o| !listed(o.request.client_order_id))
+            .filter_map(|o| Some((o.request.client_order_id, unlisted_outcome(o, now)?)))
             .collect();
-        for id in ours {
-            if listed.contains(&Some(id)) {
-                continue;
-            }
-            let o = *self.orders.get(&id).expect("listed above");
-            let state = match o.state {
-                OrderState::Open | OrderState::CancelInFlight => {
-                    Some(if o.filled >= o.request.qty {
-                        OrderState::Filled
-                    } else {
-                        OrderState::Cancelled
-                    })
-                }
-                OrderState::Unknown | OrderState::NewInFlight if now >= o.request.expires_at => {
-                    Some(if o.filled.is_positive() {
-                        OrderState::Cancelled
-                    } else {
-                        OrderState::Rejected
-                    })
-                }
-                _ => None,
-            };
-            if let Some(state) = state {
-                let entry = self.orders.get_mut(&id).expect("listed above");
-                entry.state = state;
-                entry.state_since = now;
-                resolved += 1;
-                self.journal_order_update(&id, state);
-            }
+        for &(id, state) in &finished {
+            let update = self.orders.transition(now, &id, state);
+            self.journal_order_update(update);
         }
+        finished.len() as u32
+    }
+
+    /// Compares each listed instrument's position with the venue's. Fills we booked
+    /// that the venue reports as later than its snapshot (and that the snapshot does
+    /// not list) are a race, not a mismatch. Returns the mismatches.
+    fn compare_positions(&mut self, snap: &ReconSnapshot) -> u32 {
+        let venue = snap.venue;
+        let mut mismatches = 0u32;
         for i in 0..self.config.instruments.len() {
             let instrument = InstrumentId(i as u16);
             if self.config.listing(venue, instrument).is_none() {
@@ -137,8 +170,6 @@ impl Engine {
                 .filter(|(inst, _)| *inst == instrument)
                 .map(|(_, q)| q.raw())
                 .sum::<i64>();
-            // Fills we booked that the venue reports as later than its snapshot (and that
-            // the snapshot does not list) are a race, not a mismatch.
             let after: i64 = self
                 .recent_fills
                 .iter()
@@ -168,25 +199,7 @@ impl Engine {
                 );
             }
         }
-        let r = &mut self.recon[venue.index()];
-        r.done = true;
-        r.requested = false;
-        r.mismatches = mismatches;
-        r.at = now;
-        r.runs += 1;
-        r.fills_recovered += u64::from(fills_recovered);
-        self.journal_event(JournalEvent::Reconciled {
-            venue,
-            mismatches,
-            fills_recovered,
-            orders_resolved: resolved,
-        });
-        let total: u32 = self.recon.iter().map(|r| r.mismatches).sum();
-        self.set_recon_verdict(now, total);
-        if self.control.mode == crate::output::Mode::Hold && self.fencing.is_leader(now) {
-            // Nothing may rest while held: orders adopted from before a restart go.
-            self.cancel_resting(now);
-        }
+        mismatches
     }
 
     fn emit_cancel_foreign(
@@ -215,5 +228,24 @@ impl Engine {
             // Out of cancel budget: the blanket cancel-all covers it once budget returns.
             self.request_cancel_all(venue, "orders of an older epoch");
         }
+    }
+}
+
+/// What became of a live order the venue does not list, if that is known yet.
+fn unlisted_outcome(o: &Order, now: UnixNanos) -> Option<OrderState> {
+    match o.state {
+        OrderState::Open | OrderState::CancelInFlight => Some(if o.filled >= o.request.qty {
+            OrderState::Filled
+        } else {
+            OrderState::Cancelled
+        }),
+        OrderState::Unknown | OrderState::NewInFlight if now >= o.request.expires_at => {
+            Some(if o.filled.is_positive() {
+                OrderState::Cancelled
+            } else {
+                OrderState::Rejected
+            })
+        }
+        _ => None,
     }
 }

@@ -1047,6 +1047,94 @@ fn reconciliation_books_missed_fills_and_flags_position_mismatches() {
     );
 }
 
+/// A fill found by reconciliation that takes an order beyond its quantity is the
+/// same venue anomaly as an overfilling execution report: alerted and shown in
+/// Conformance, never silent and never a panic.
+#[test]
+fn a_reconciled_fill_beyond_the_quantity_is_an_overfill() {
+    let mut h = Harness::new();
+    h.ready();
+    h.resume();
+    let legs = places(&open_arbitrage(&mut h));
+    let buy = legs[0];
+    h.fill(&buy, 10, 600_000);
+    let snap = ReconSnapshot {
+        venue: Venue::Binance,
+        as_of: h.now,
+        open_orders: vec![],
+        positions: vec![(BTC, Qty(15))],
+        fills: vec![ReconFill {
+            client_order_id: Some(buy.client_order_id),
+            instrument: BTC,
+            trade_id: TradeId(999),
+            side: Side::Buy,
+            price: Price(600_000),
+            qty: Qty(5),
+            liquidity: Liquidity::Taker,
+            fee: None,
+        }],
+    };
+    let out = h.feed(Input::Reconciliation(&snap));
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Alert(a) if a.code == "overfill")),
+        "{out:?}"
+    );
+    let order =
+        h.e.orders()
+            .find(|o| o.request.client_order_id == buy.client_order_id);
+    assert_eq!(order.map(|o| o.filled), Some(Qty(15)));
+    let s = h.e.status(h.now);
+    let c = s.components.iter().find(|c| c.id == "conformance").unwrap();
+    assert_eq!(c.status, crate::guards::GuardLevel::Error);
+}
+
+/// at-p0-chaos seed 46: a reconciliation that did not list an acknowledged order
+/// presumed it cancelled, and its fill arrived afterwards. The fill is booked and
+/// journaled; the order stays cancelled (terminal states never change).
+#[test]
+fn regression_a_fill_after_reconciliation_presumed_a_cancel_is_booked() {
+    let mut h = Harness::new();
+    h.ready();
+    h.resume();
+    let buy = places(&open_arbitrage(&mut h))[0];
+    h.report(
+        &buy,
+        ExecutionKind::Ack {
+            venue_order_id: VenueOrderId(1),
+        },
+    );
+    let out = h.reconcile_clean(Venue::Binance);
+    assert!(journal(&out).contains(&JournalEvent::OrderUpdate {
+        client_order_id: buy.client_order_id,
+        state: OrderState::Cancelled,
+        venue_order_id: Some(VenueOrderId(1)),
+        filled: Qty::ZERO,
+    }));
+    let out = h.fill(&buy, 10, 600_000);
+    assert_eq!(h.position(Venue::Binance), 10, "the fill is booked");
+    let events = journal(&out);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, JournalEvent::Fill { .. }))
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, JournalEvent::OrderUpdate { .. })),
+        "{events:?}"
+    );
+    let order =
+        h.e.orders()
+            .find(|o| o.request.client_order_id == buy.client_order_id)
+            .unwrap();
+    assert_eq!(
+        (order.state, order.filled),
+        (OrderState::Cancelled, Qty(10))
+    );
+}
+
 #[test]
 fn a_recovered_imbalance_is_hedged_only_where_reduce_only_can_reduce() {
     // A fill found by reconciliation leaves OKX long 0.01 BTC with Binance flat. The hedge has

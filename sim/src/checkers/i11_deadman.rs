@@ -20,11 +20,11 @@ impl Checker for Deadman {
         };
         // An order and the arm request leave together; allow both to arrive.
         let grace = 3 * w.scenario.world.latency_ms.1 * NANOS_PER_MILLI + 1;
-        for v in &w.venues {
+        for v in w.venues() {
             let resting = v.open_orders().filter(|o| {
                 o.owner.0 == leader
                     && o.request.time_in_force != TimeInForce::Ioc
-                    && w.venues.iter().any(|_| true)
+                    && w.venues().iter().any(|_| true)
                     && v.accepted.iter().any(|a| {
                         a.client_order_id == o.request.client_order_id
                             && w.now.nanos_since(a.at) > grace

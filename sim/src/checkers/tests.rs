@@ -360,9 +360,11 @@ fn deadman_catches_resting_orders_without_an_armed_switch() {
     r.time_in_force = TimeInForce::Gtc;
     r.price = Price(300_000);
     r.expires_at = now.plus_millis(60_000);
-    w.venues[Venue::Binance.index()].submit(now, InstanceId(leader), Request::Place(r));
+    w.exchange
+        .venue_mut(Venue::Binance)
+        .submit(now, InstanceId(leader), Request::Place(r));
     // The switch lapses (armed with a zero countdown) while the order rests.
-    w.venues[Venue::Binance.index()].submit(
+    w.exchange.venue_mut(Venue::Binance).submit(
         now,
         InstanceId(leader),
         Request::ArmDeadman { timeout_ns: 0 },
