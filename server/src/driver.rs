@@ -2,10 +2,14 @@
 //!
 //! ```text
 //! loop {
-//!     batch ← up to BATCH_MAX events from the bounded input channel
-//!             (or nothing, when the engine's next timer or a lease renewal is due)
+//!     wait  ← for a control command, a venue event, the engine's next timer or a
+//!             lease renewal, whichever comes first
+//!     take  ← every control command waiting (operator commands, audits, shutdown:
+//!             their own bounded channel), THEN up to BATCH_MAX venue events
 //!     now   ← the wall clock, read once (never backwards)
-//!     handle(now, event) for each; handle_timeout(now) when poll_timeout() is due
+//!     handle(now, command) for each command, then handle(now, event) for each
+//!     event: a HOLD is applied in the turn it is first seen, never behind a market
+//!     burst; handle_timeout(now) when poll_timeout() is due
 //!     drain outputs → Journal records, audit entries and config versions of the turn
 //!                     are committed in ONE SQLite transaction (synchronous=FULL)
 //!                   → JournalCommitted{through} goes back to the engine
@@ -42,9 +46,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-/// Capacity of the engine's input channel. Producers wait when it is full
-/// (back-pressure); its depth is reported to the engine as `InputBacklog`.
+/// Capacity of the engine's venue-event channel (market data, execution reports,
+/// venue signals, reconciliations). Producers wait when it is full (back-pressure);
+/// its depth is reported to the engine as `InputBacklog`.
 pub const INPUTS_MAX: usize = 8_192;
+/// Capacity of the control channel (operator commands, audit entries, shutdown). It
+/// is read before venue events on every turn; an API call that finds it full waits
+/// (up to its timeout) and then answers 503.
+pub const CONTROL_MAX: usize = 256;
 /// Events taken per loop turn at most.
 pub const BATCH_MAX: usize = 256;
 /// Status snapshots are published at least this often.
@@ -56,7 +65,7 @@ pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
 /// Alerts kept for `/api/ui/alerts`.
 pub const ALERT_HISTORY_MAX: usize = 500;
 
-/// Everything the engine task takes in.
+/// What the venues send the engine task (the venue-event channel).
 #[derive(Debug)]
 pub enum Event {
     /// A market update (paper source).
@@ -67,6 +76,12 @@ pub enum Event {
     Venue(VenueEvent),
     /// A venue's account for reconciliation.
     Recon(ReconSnapshot),
+}
+
+/// What operators and the service send the engine task (the control channel, read
+/// first on every turn).
+#[derive(Debug)]
+pub enum Control {
     /// An operator command from the API, CLI or dashboard.
     Command(Command),
     /// An audit entry to persist (refused API calls).
@@ -134,8 +149,10 @@ pub struct EngineTask {
     pub journal: Journal,
     /// The clock (floored at the journal's last time).
     pub clock: MonotonicClock,
-    /// Input channel.
+    /// Venue-event channel.
     pub inputs: mpsc::Receiver<Event>,
+    /// Control channel: read before venue events.
+    pub control: mpsc::Receiver<Control>,
     /// Requests for the venues (the venue gateway's task takes them).
     pub venues: mpsc::Sender<(Venue, Request)>,
     /// Lease epoch of this run.
@@ -218,22 +235,15 @@ impl EngineTask {
         // The engine's boot records (Started) are made durable before anything else.
         let now = l.task.clock.now();
         l.settle(now)?;
-        let mut batch = Vec::with_capacity(BATCH_MAX);
+        let mut intake = Intake::new();
         loop {
-            let wake = l.wake_at();
-            batch.clear();
-            tokio::select! {
-                n = l.task.inputs.recv_many(&mut batch, BATCH_MAX) => {
-                    if n == 0 {
-                        // Every sender is gone: the service is going down.
-                        return l.stop();
-                    }
-                }
-                () = tokio::time::sleep_until(wake.into()) => {}
+            if !l.wait(&mut intake).await {
+                // Every control sender is gone: the service is going down.
+                return l.stop();
             }
             let started = Instant::now();
             let now = l.task.clock.now();
-            l.turn(now, &mut batch)?;
+            l.turn(now, &mut intake)?;
             let _ = l.step_us.record(started.elapsed().as_micros() as u64);
             l.task.counters.turns.fetch_add(1, Ordering::Relaxed);
             if let Some(until) = l.draining_until {
@@ -246,7 +256,69 @@ impl EngineTask {
     }
 }
 
+/// What one turn takes in: the control commands first, then venue events.
+struct Intake {
+    controls: Vec<Control>,
+    batch: Vec<Event>,
+    /// The venue task may end (the paper world stopped); commands and timers go on.
+    inputs_open: bool,
+}
+
+impl Intake {
+    fn new() -> Intake {
+        Intake {
+            controls: Vec::with_capacity(CONTROL_MAX),
+            batch: Vec::with_capacity(BATCH_MAX),
+            inputs_open: true,
+        }
+    }
+}
+
 impl Loop {
+    /// Waits for a control command, a venue event or the next due time, then takes
+    /// what is waiting. False when every control sender is gone.
+    async fn wait(&mut self, intake: &mut Intake) -> bool {
+        let wake = self.wake_at();
+        intake.controls.clear();
+        intake.batch.clear();
+        let inputs_open = intake.inputs_open;
+        tokio::select! {
+            biased;
+            n = self.task.control.recv_many(&mut intake.controls, CONTROL_MAX) => {
+                if n == 0 {
+                    return false;
+                }
+            }
+            n = self.task.inputs.recv_many(&mut intake.batch, BATCH_MAX), if inputs_open => {
+                if n == 0 {
+                    intake.inputs_open = false;
+                }
+            }
+            () = tokio::time::sleep_until(wake.into()) => {}
+        }
+        self.take_waiting(intake);
+        true
+    }
+
+    /// Takes, without waiting, every control command that has arrived, then venue
+    /// events up to `BATCH_MAX`: whatever woke the loop, a command that arrived
+    /// behind a market burst is handled in this turn, before the burst.
+    fn take_waiting(&mut self, intake: &mut Intake) {
+        while intake.controls.len() < CONTROL_MAX {
+            match self.task.control.try_recv() {
+                Ok(c) => intake.controls.push(c),
+                Err(_) => break,
+            }
+        }
+        while intake.inputs_open && intake.batch.len() < BATCH_MAX {
+            match self.task.inputs.try_recv() {
+                Ok(e) => intake.batch.push(e),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => intake.inputs_open = false,
+            }
+        }
+    }
+
     fn wake_at(&self) -> Instant {
         let now = crate::clock::wall_clock();
         let mut due = self.next_renew;
@@ -258,7 +330,7 @@ impl Loop {
         (Instant::now() + in_ns).min(publish)
     }
 
-    fn turn(&mut self, now: UnixNanos, batch: &mut Vec<Event>) -> Result<(), DriverError> {
+    fn turn(&mut self, now: UnixNanos, intake: &mut Intake) -> Result<(), DriverError> {
         let depth = self.task.inputs.len() as u32;
         self.task.engine.handle(
             now,
@@ -297,8 +369,11 @@ impl Loop {
             );
         }
         let mut audits = Vec::new();
-        for event in batch.drain(..) {
-            self.feed(now, event, &mut audits);
+        for control in intake.controls.drain(..) {
+            self.control(now, control, &mut audits);
+        }
+        for event in intake.batch.drain(..) {
+            self.feed(now, event);
         }
         if self.task.engine.poll_timeout().is_some_and(|t| t <= now) {
             self.task.engine.handle_timeout(now);
@@ -306,7 +381,7 @@ impl Loop {
         self.settle_with(now, audits)
     }
 
-    fn feed(&mut self, now: UnixNanos, event: Event, audits: &mut Vec<AuditEntry>) {
+    fn feed(&mut self, now: UnixNanos, event: Event) {
         let engine = &mut self.task.engine;
         let counters = &self.task.counters;
         counters.events.fetch_add(1, Ordering::Relaxed);
@@ -318,9 +393,15 @@ impl Loop {
             Event::Execution(report) => engine.handle(now, Input::Execution(report)),
             Event::Venue(v) => engine.handle(now, Input::Venue(v)),
             Event::Recon(snap) => engine.handle(now, Input::Reconciliation(&snap)),
-            Event::Audit(entry) => audits.push(entry),
-            Event::Command(command) => self.command(now, command),
-            Event::Shutdown => {
+        }
+    }
+
+    fn control(&mut self, now: UnixNanos, control: Control, audits: &mut Vec<AuditEntry>) {
+        self.task.counters.events.fetch_add(1, Ordering::Relaxed);
+        match control {
+            Control::Audit(entry) => audits.push(entry),
+            Control::Command(command) => self.command(now, command),
+            Control::Shutdown => {
                 if self.draining_until.is_none() {
                     tracing::info!(
                         "shutdown: entering HOLD and cancelling every open order (policy: cancel), \

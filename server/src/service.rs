@@ -4,7 +4,9 @@
 
 use crate::api::{self, AccessMode, AppState, InstrumentInfo, Shared};
 use crate::clock::{MonotonicClock, wall_clock};
-use crate::driver::{Counters, DriverError, EngineTask, Event, INPUTS_MAX, StopReport};
+use crate::driver::{
+    CONTROL_MAX, Control, Counters, DriverError, EngineTask, INPUTS_MAX, StopReport,
+};
 use crate::journal::{JOURNAL_FILE, Journal, JournalError, Reader, latest_config};
 use crate::lease::{FileLease, LeaseError};
 use crate::paper::{PaperOptions, PaperWorld, REQUESTS_MAX};
@@ -118,8 +120,10 @@ pub enum StartError {
 pub struct Service {
     /// State for [`api::app`].
     pub state: AppState,
-    /// The engine's input channel.
-    pub events: mpsc::Sender<Event>,
+    /// The engine's venue-event channel (the paper venues feed it).
+    pub events: mpsc::Sender<crate::driver::Event>,
+    /// The engine's control channel (operator commands, shutdown), read first.
+    pub control: mpsc::Sender<Control>,
     /// Shared counters (events handled…).
     pub counters: Arc<Counters>,
     /// How the secrets were found.
@@ -321,6 +325,7 @@ impl Service {
         let config = p.chosen.config.clone();
         let engine = Engine::new(p.chosen.config, p.recovered);
         let (events_tx, events_rx) = mpsc::channel(INPUTS_MAX);
+        let (control_tx, control_rx) = mpsc::channel(CONTROL_MAX);
         let (venues_tx, venues_rx) = mpsc::channel(REQUESTS_MAX);
         let (snap_tx, mut snap_rx) = watch::channel(Arc::new(Snapshot::empty()));
         let (stream_tx, _) = broadcast::channel(1024);
@@ -351,6 +356,7 @@ impl Service {
             journal: p.journal,
             clock: MonotonicClock::starting_at(p.now),
             inputs: events_rx,
+            control: control_rx,
             venues: venues_tx,
             epoch: p.epoch,
             snapshots: snap_tx,
@@ -372,7 +378,7 @@ impl Service {
         }
         let state = AppState(Arc::new(Shared {
             snapshots: snap_rx,
-            events: events_tx.clone(),
+            control: control_tx.clone(),
             stream: stream_tx,
             secrets: p.secrets,
             access,
@@ -386,6 +392,7 @@ impl Service {
         Ok(Service {
             state,
             events: events_tx,
+            control: control_tx,
             counters,
             secrets: p.resolved,
             epoch: p.epoch,
@@ -400,7 +407,7 @@ impl Service {
     /// Graceful stop: HOLD, cancel open orders (waiting up to the drain time), flush
     /// the journal, stop the market source.
     pub async fn shutdown(self) -> Result<StopReport, DriverError> {
-        let _ = self.events.send(Event::Shutdown).await;
+        let _ = self.control.send(Control::Shutdown).await;
         let engine = self.engine;
         let result = tokio::task::spawn_blocking(move || engine.join())
             .await

@@ -3,7 +3,7 @@
 //! records are durable.
 
 use super::{ApiError, AppState, COMMAND_TIMEOUT, JsonBody, QueryArgs};
-use crate::driver::{Command, CommandKind, Event, Outcome};
+use crate::driver::{Command, CommandKind, Control, Outcome};
 use crate::journal::EXPORT_ROWS_MAX;
 use crate::secrets::Identity;
 use axum::Extension;
@@ -269,8 +269,8 @@ pub async fn events_export(
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(|e| ApiError::internal(e.to_string()))?;
     let _ =
-        s.0.events
-            .try_send(Event::Audit(crate::journal::AuditEntry {
+        s.0.control
+            .try_send(Control::Audit(crate::journal::AuditEntry {
                 ts: crate::clock::wall_clock().0,
                 actor: who.name.clone(),
                 role: who.role.name().into(),
@@ -313,12 +313,12 @@ pub async fn events_export(
 /// Sends a command to the engine and waits for its durable answer.
 async fn command(s: &AppState, identity: Identity, kind: CommandKind) -> Result<Outcome, ApiError> {
     let (reply, answer) = oneshot::channel();
-    let event = Event::Command(Command {
+    let event = Control::Command(Command {
         identity,
         kind,
         reply,
     });
-    tokio::time::timeout(COMMAND_TIMEOUT, s.0.events.send(event))
+    tokio::time::timeout(COMMAND_TIMEOUT, s.0.control.send(event))
         .await
         .map_err(|_| ApiError::unavailable("the engine is busy; try again"))?
         .map_err(|_| ApiError::unavailable("the engine has stopped"))?;

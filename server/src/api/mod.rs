@@ -25,7 +25,7 @@ pub mod telemetry;
 pub use error::ApiError;
 pub use extract::{JsonBody, QueryArgs};
 
-use crate::driver::Event;
+use crate::driver::Control;
 use crate::journal::Reader;
 use crate::secrets::{Identity, Role, Secrets};
 use crate::view::{Snapshot, StreamEvent};
@@ -121,8 +121,8 @@ pub struct InstrumentInfo {
 pub struct Shared {
     /// Latest status snapshot.
     pub snapshots: watch::Receiver<Arc<Snapshot>>,
-    /// The engine's input channel.
-    pub events: mpsc::Sender<Event>,
+    /// The engine's control channel (read before market data).
+    pub control: mpsc::Sender<Control>,
     /// Live events.
     pub stream: broadcast::Sender<StreamEvent>,
     /// Tokens.
@@ -492,7 +492,7 @@ fn deny(state: &AppState, spec: &RouteSpec, id: Option<&Identity>, status: &str,
         detail: format!("refused at the API: {why}"),
     };
     // Best effort: an audit entry never blocks a response.
-    let _ = state.0.events.try_send(Event::Audit(entry));
+    let _ = state.0.control.try_send(Control::Audit(entry));
 }
 
 fn bearer(request: &Request) -> Option<String> {
