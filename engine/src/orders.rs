@@ -276,6 +276,21 @@ impl Orders {
         self.sequence = 0;
     }
 
+    /// Orders tracked (live and terminal).
+    pub fn len(&self) -> usize {
+        self.orders.len()
+    }
+
+    /// Whether no order is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.orders.is_empty()
+    }
+
+    /// The most orders tracked at once (`limits.orders_tracked_max`).
+    pub fn capacity(&self) -> usize {
+        self.max
+    }
+
     /// Last sequence handed out.
     pub fn last_sequence(&self) -> u64 {
         self.sequence
@@ -304,6 +319,10 @@ impl Orders {
         }
         self.counters.sent += 1;
         self.orders.insert(id, Order::sent(request, now, arrival));
+        assert!(
+            self.orders.len() <= self.max,
+            "order table beyond its bound"
+        );
         Ok(())
     }
 

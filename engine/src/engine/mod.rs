@@ -398,11 +398,32 @@ impl Engine {
             Input::Reconciliation(snapshot) => self.on_reconciliation(now, snapshot),
             Input::System(event) => self.on_system(now, event),
         }
+        self.check_invariants();
     }
 
     /// Runs the timers due at `now`.
     pub fn handle_timeout(&mut self, now: UnixNanos) {
         self.advance(now);
+        self.check_invariants();
+    }
+
+    /// What is true after every input and timer, checked in release builds too. Each
+    /// check is O(1): it runs on every market update.
+    fn check_invariants(&self) {
+        assert!(
+            self.journal.committed <= self.journal.emitted,
+            "journal committed through {} but emitted {}",
+            self.journal.committed,
+            self.journal.emitted
+        );
+        assert!(
+            !self.journal.failed || self.control.mode == crate::output::Mode::Hold,
+            "RUN with a failed journal"
+        );
+        assert!(
+            self.outputs.len() <= OUTPUTS_MAX,
+            "driver is not draining outputs"
+        );
     }
 
     /// The next output, if any. Drivers drain this after every `handle`.

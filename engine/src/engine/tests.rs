@@ -1738,3 +1738,28 @@ fn a_reduce_only_reject_reconciles_the_venue() {
         "{out:?}"
     );
 }
+
+#[test]
+#[should_panic(expected = "driver committed records the engine never emitted")]
+fn a_driver_that_commits_records_never_emitted_is_an_engine_stop() {
+    let mut h = Harness::new();
+    h.feed(Input::System(SystemEvent::JournalCommitted {
+        through: 1_000_000,
+        latency_ns: 1,
+    }));
+}
+
+#[test]
+fn a_failed_journal_holds_and_the_engine_stays_consistent() {
+    let mut h = Harness::new();
+    h.feed(Input::System(SystemEvent::JournalFailed));
+    // The invariant check after every input (RUN never with a failed journal) passes
+    // through timers and a refused resume alike.
+    h.advance(5_000);
+    assert_eq!(h.e.control().mode, Mode::Hold);
+    assert!(
+        h.e.resume_blockers(h.now)
+            .iter()
+            .any(|b| b.contains("journal write failed"))
+    );
+}
