@@ -417,116 +417,125 @@ pub const RANDOM_KINDS: &[&str] = &[
 pub fn expand_faults(faults: &[FaultSpec], rng: &mut SimRng) -> Vec<FaultSpec> {
     let mut out = Vec::new();
     for f in faults {
-        match &f.fault {
-            FaultKind::Random {
-                count,
-                kinds,
-                window_ms,
-                duration_ms,
-            } => {
-                for _ in 0..*count {
-                    if kinds.is_empty() {
-                        break;
-                    }
-                    let name = &kinds[rng.below(kinds.len() as u64) as usize];
-                    let venue = if rng.below(2) == 0 {
-                        Venue::Binance
-                    } else {
-                        Venue::Okx
-                    };
-                    let at_ms = rng.range(window_ms.0, window_ms.1);
-                    let duration_ms = rng.range(duration_ms.0, duration_ms.1);
-                    let fault = match name.as_str() {
-                        "disconnect" => FaultKind::Disconnect {
-                            target: Target::Leader,
-                            venue,
-                            clean: true,
-                        },
-                        "stall" => FaultKind::Disconnect {
-                            target: Target::Leader,
-                            venue,
-                            clean: false,
-                        },
-                        "gap" => FaultKind::Gap {
-                            target: Target::Leader,
-                            venue,
-                        },
-                        "storm_429" => FaultKind::Storm429 { venue },
-                        "unknown" => FaultKind::Unknown {
-                            venue,
-                            ppm: 300_000,
-                        },
-                        "duplicate_reorder" => FaultKind::DuplicateReorder {
-                            venue,
-                            ppm: 300_000,
-                        },
-                        "skew" => FaultKind::Skew {
-                            target: Target::Leader,
-                            offset_ms: if rng.below(2) == 0 { 400 } else { -400 },
-                        },
-                        "venue_clock" => FaultKind::VenueClock {
-                            venue,
-                            offset_ms: 350,
-                        },
-                        "crash" => {
-                            let points = [
-                                CrashPoint::Now,
-                                CrashPoint::AfterCommitBeforeSend,
-                                CrashPoint::AfterSendBeforeAck,
-                                CrashPoint::AfterFillBeforeCommit,
-                            ];
-                            FaultKind::Crash {
-                                target: Target::Leader,
-                                point: points[rng.below(4) as usize],
-                            }
-                        }
-                        "pause" => FaultKind::Pause {
-                            target: Target::Leader,
-                        },
-                        "venue_cancel" => FaultKind::VenueCancel { venue },
-                        "lease_down" => FaultKind::LeaseDown,
-                        "disk_error" => FaultKind::DiskError {
-                            target: Target::Leader,
-                        },
-                        "maintenance" => FaultKind::Maintenance {
-                            venue,
-                            notice_ms: 5_000,
-                            pre_open_ms: duration_ms / 3,
-                        },
-                        "flip" => FaultKind::Flip { venue },
-                        "extra_instance" => FaultKind::ExtraInstance,
-                        "crash_loop" => FaultKind::CrashLoop {
-                            target: Target::Leader,
-                            count: 2,
-                        },
-                        "partition_lease" => FaultKind::Partition {
-                            a: NodeSpec::Instance(Target::Leader),
-                            b: NodeSpec::Lease,
-                            one_way: rng.below(2) == 0,
-                        },
-                        "partition_venue" => FaultKind::Partition {
-                            a: NodeSpec::Instance(Target::Leader),
-                            b: NodeSpec::Venue(venue),
-                            one_way: rng.below(2) == 0,
-                        },
-                        "price_jump" => FaultKind::PriceJump {
-                            centibps: if rng.below(2) == 0 { 3_000 } else { -3_000 },
-                        },
-                        _ => continue,
-                    };
-                    out.push(FaultSpec {
-                        at_ms,
-                        duration_ms,
-                        hold_within_ms: None,
-                        fault,
-                    });
-                }
+        let FaultKind::Random {
+            count,
+            kinds,
+            window_ms,
+            duration_ms,
+        } = &f.fault
+        else {
+            out.push(f.clone());
+            continue;
+        };
+        if kinds.is_empty() {
+            continue;
+        }
+        for _ in 0..*count {
+            // The draws' order is part of every seed's schedule: name, venue, start,
+            // duration, then whatever the kind draws itself.
+            let name = &kinds[rng.below(kinds.len() as u64) as usize];
+            let venue = if rng.below(2) == 0 {
+                Venue::Binance
+            } else {
+                Venue::Okx
+            };
+            let at_ms = rng.range(window_ms.0, window_ms.1);
+            let duration_ms = rng.range(duration_ms.0, duration_ms.1);
+            if let Some(fault) = random_fault(name, venue, duration_ms, rng) {
+                out.push(FaultSpec {
+                    at_ms,
+                    duration_ms,
+                    hold_within_ms: None,
+                    fault,
+                });
             }
-            _ => out.push(f.clone()),
         }
     }
     out.sort_by_key(|f| f.at_ms);
     out
+}
+
+/// One random fault of kind `name` (a name of [`RANDOM_KINDS`]; others are `None`):
+/// the table of what each kind means when drawn at random.
+fn random_fault(name: &str, venue: Venue, duration_ms: u64, rng: &mut SimRng) -> Option<FaultKind> {
+    Some(match name {
+        "disconnect" => FaultKind::Disconnect {
+            target: Target::Leader,
+            venue,
+            clean: true,
+        },
+        "stall" => FaultKind::Disconnect {
+            target: Target::Leader,
+            venue,
+            clean: false,
+        },
+        "gap" => FaultKind::Gap {
+            target: Target::Leader,
+            venue,
+        },
+        "storm_429" => FaultKind::Storm429 { venue },
+        "unknown" => FaultKind::Unknown {
+            venue,
+            ppm: 300_000,
+        },
+        "duplicate_reorder" => FaultKind::DuplicateReorder {
+            venue,
+            ppm: 300_000,
+        },
+        "skew" => FaultKind::Skew {
+            target: Target::Leader,
+            offset_ms: if rng.below(2) == 0 { 400 } else { -400 },
+        },
+        "venue_clock" => FaultKind::VenueClock {
+            venue,
+            offset_ms: 350,
+        },
+        "crash" => {
+            let points = [
+                CrashPoint::Now,
+                CrashPoint::AfterCommitBeforeSend,
+                CrashPoint::AfterSendBeforeAck,
+                CrashPoint::AfterFillBeforeCommit,
+            ];
+            FaultKind::Crash {
+                target: Target::Leader,
+                point: points[rng.below(4) as usize],
+            }
+        }
+        "pause" => FaultKind::Pause {
+            target: Target::Leader,
+        },
+        "venue_cancel" => FaultKind::VenueCancel { venue },
+        "lease_down" => FaultKind::LeaseDown,
+        "disk_error" => FaultKind::DiskError {
+            target: Target::Leader,
+        },
+        "maintenance" => FaultKind::Maintenance {
+            venue,
+            notice_ms: 5_000,
+            pre_open_ms: duration_ms / 3,
+        },
+        "flip" => FaultKind::Flip { venue },
+        "extra_instance" => FaultKind::ExtraInstance,
+        "crash_loop" => FaultKind::CrashLoop {
+            target: Target::Leader,
+            count: 2,
+        },
+        "partition_lease" => FaultKind::Partition {
+            a: NodeSpec::Instance(Target::Leader),
+            b: NodeSpec::Lease,
+            one_way: rng.below(2) == 0,
+        },
+        "partition_venue" => FaultKind::Partition {
+            a: NodeSpec::Instance(Target::Leader),
+            b: NodeSpec::Venue(venue),
+            one_way: rng.below(2) == 0,
+        },
+        "price_jump" => FaultKind::PriceJump {
+            centibps: if rng.below(2) == 0 { 3_000 } else { -3_000 },
+        },
+        _ => return None,
+    })
 }
 
 /// Deep-merges `patch` into `base` (mappings merge key by key; anything else replaces).
