@@ -2,8 +2,6 @@
 //! venue derived from a real recording are deterministic, keep books an engine accepts,
 //! open arbitrage windows, and say in their metadata what is real and what is not.
 
-mod support;
-
 use propbot_engine::book::{ApplyOutcome, Book};
 use propbot_engine::model::{InstrumentId, Price, Venue};
 use propbot_engine::time::{NANOS_PER_SECOND, UnixNanos};
@@ -126,7 +124,7 @@ fn imported_btcusdt() -> &'static Path {
             writer: WriterOptions::default(),
             config: config(),
         };
-        let capture = support::capture("binance-usdm/hftbacktest/btcusdt_20240808.gz");
+        let capture = propbot_testsupport::capture("binance-usdm/hftbacktest/btcusdt_20240808.gz");
         import::import(&capture, dir.path(), &options, &Progress::hidden()).unwrap();
         dir
     })

@@ -15,7 +15,7 @@ use propbot_sim::replay::{self, ReplayError, ReplayOptions, Speed};
 use std::path::{Path, PathBuf};
 
 fn data(relative: &str) -> PathBuf {
-    propbot_tests::shared_data(relative)
+    propbot_testsupport::capture(relative)
 }
 
 fn synth(out: &Path, seed: u64, seconds: u64) {

@@ -1,34 +1,10 @@
-//! Shared by the recordings tests: where the real captures are, and small builders.
+//! Shared by the recordings tests: small builders and the example binary. (The real
+//! captures are found by `propbot-testsupport`.)
 #![allow(dead_code)]
 
 use propbot_engine::model::Venue;
 use propbot_recordings::meta::{InstrumentMeta, ListingMeta, Origin, RecordingMeta};
 use std::path::PathBuf;
-
-/// `../shared/data` beside the workspace. Panics with a clear message when missing:
-/// the capture tests must fail, never skip, without their data.
-pub fn data_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
-    assert!(
-        dir.join("INDEX.md").is_file(),
-        "the real captures are missing: expected {} (the `shared/` directory beside the \
-         workspace, see its data/INDEX.md). These tests import third-party captures and \
-         cannot run without them.",
-        dir.display()
-    );
-    dir
-}
-
-/// A capture under `data_dir()`, checked to exist.
-pub fn capture(relative: &str) -> PathBuf {
-    let path = data_dir().join(relative);
-    assert!(
-        path.is_file(),
-        "capture {} is missing (see shared/data/INDEX.md)",
-        path.display()
-    );
-    path
-}
 
 /// A stream's metadata with BTC-USDT-PERP listed on both venues.
 pub fn meta(stream: &str) -> RecordingMeta {
