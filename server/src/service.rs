@@ -224,7 +224,7 @@ struct Prepared {
     recovered: RecoveredState,
     epoch: u32,
     now: propbot_engine::UnixNanos,
-    tape: Option<Arc<propbot_recordings::tape::Tape>>,
+    tape: Option<Arc<propbot_market::tape::Tape>>,
 }
 
 /// Lease → journal (chain verified) → config → secrets → recovery → new epoch.
@@ -243,7 +243,7 @@ fn prepare(options: &ServeOptions) -> Result<Prepared, StartError> {
     let tape = match &options.source {
         Source::Sim => None,
         Source::Recording(paths) => Some(Arc::new(
-            propbot_recordings::tape::Tape::load(paths, &chosen.config)
+            propbot_market::tape::Tape::load(paths, &chosen.config)
                 .map_err(|e| StartError::Source(format!("--source recording: {e}")))?,
         )),
     };

@@ -3,7 +3,7 @@
 
 use propbot_engine::model::Venue;
 use propbot_engine::{Config, Profile};
-use propbot_recordings::generate::{self, DeriveOptions, DeriveParams};
+use propbot_market::generate::{self, DeriveOptions, DeriveParams};
 use propbot_recordings::import::{self, ImportOptions};
 use propbot_recordings::progress::Progress;
 use propbot_recordings::{Recording, WriterOptions};

@@ -1,10 +1,8 @@
-//! Shared by the recordings tests: small builders and the example binary. (The real
-//! captures are found by `propbot-testsupport`.)
-#![allow(dead_code)]
+//! Shared by the recordings tests: small builders. (The real captures are found by
+//! `propbot-testsupport`.)
 
 use propbot_engine::model::Venue;
 use propbot_recordings::meta::{InstrumentMeta, ListingMeta, Origin, RecordingMeta};
-use std::path::PathBuf;
 
 /// A stream's metadata with BTC-USDT-PERP listed on both venues.
 pub fn meta(stream: &str) -> RecordingMeta {
@@ -33,31 +31,4 @@ pub fn meta(stream: &str) -> RecordingMeta {
             ],
         }],
     )
-}
-
-/// The example binary `recordings` (built by `cargo test` with the other targets;
-/// built here when a filtered run skipped it).
-pub fn example_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target/<profile>/deps");
-    let bin = dir.join("examples").join("recordings");
-    if !bin.is_file() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = std::process::Command::new(cargo)
-            .args([
-                "build",
-                "-p",
-                "propbot-recordings",
-                "--example",
-                "recordings",
-            ])
-            .status()
-            .expect("run cargo build --example recordings");
-        assert!(status.success(), "building the recordings example failed");
-    }
-    assert!(bin.is_file(), "example binary {} not found", bin.display());
-    bin
 }

@@ -1,9 +1,9 @@
-//! Crash safety with a real `kill -9` (issue 4, point 2): a child process writes a
-//! long synthetic recording with small row groups and files; it is killed mid-write.
+//! Crash safety with a real `kill -9` (issue 4, point 2): a child process
+//! (`propbot recordings synth`, the `synth` example) writes a long synthetic recording
+//! with small row groups and files through the recordings writer; it is killed
+//! mid-write.
 //! Every completed file must open and read in full, and each stream's `.partial`
 //! file must be reported and recovered up to its last complete row group.
-
-mod support;
 
 use propbot_recordings::writer::{self, Leftover};
 use propbot_recordings::{FileInfo, Recording};
@@ -38,8 +38,8 @@ fn read_rows(paths: &[PathBuf]) -> u64 {
 fn after_kill_9_mid_write_completed_files_read_and_the_partial_ones_are_recovered() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("rec");
-    let mut child = Command::new(support::example_binary())
-        .args(["synth", "--seed", "3", "--duration", "30d", "--quiet"])
+    let mut child = Command::new(example_binary())
+        .args(["--seed", "3", "--duration", "30d", "--quiet"])
         .args([
             "--row-group-rows",
             "20000",
@@ -50,7 +50,7 @@ fn after_kill_9_mid_write_completed_files_read_and_the_partial_ones_are_recovere
         .arg(&out)
         .stdout(Stdio::null())
         .spawn()
-        .expect("spawn the recordings example");
+        .expect("spawn the synth example");
     // Freeze the writer, look, and kill it only where each stream has a file in
     // progress with at least one complete row group (otherwise let it run on).
     let pid = child.id().to_string();
@@ -120,4 +120,25 @@ fn after_kill_9_mid_write_completed_files_read_and_the_partial_ones_are_recovere
     }
     assert!(writer::scan(&out).unwrap().is_empty());
     assert_eq!(read_rows(std::slice::from_ref(&out)), rows + recovered_rows);
+}
+
+/// The example binary `synth` (`propbot recordings synth` on its own; built by
+/// `cargo test` with the other targets, built here when a filtered run skipped it).
+fn example_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/<profile>/deps");
+    let bin = dir.join("examples").join("synth");
+    if !bin.is_file() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "propbot-market", "--example", "synth"])
+            .status()
+            .expect("run cargo build --example synth");
+        assert!(status.success(), "building the synth example failed");
+    }
+    assert!(bin.is_file(), "example binary {} not found", bin.display());
+    bin
 }

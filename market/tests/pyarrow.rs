@@ -3,11 +3,9 @@
 //! the metadata and a few values against what PropBot's own reader sees. pyarrow must
 //! be installed (`.ci/run` installs it); without it this test fails, it never skips.
 
-mod support;
-
 use propbot_engine::time::NANOS_PER_SECOND;
 use propbot_engine::{Config, Profile};
-use propbot_recordings::generate::{self, SynthOptions};
+use propbot_market::generate::{self, SynthOptions};
 use propbot_recordings::progress::Progress;
 use propbot_recordings::schema::Kind;
 use propbot_recordings::{FileInfo, Recording, WriterOptions};
@@ -142,7 +140,7 @@ fn pyarrow_reads_a_recording_written_by_propbot() {
     assert!(f["seq_first"].is_null());
     assert_eq!(f["message"], 0);
     assert_eq!(f["ts_recv_ns"], "2026-01-01T00:00:00+00:00");
-    assert_eq!(first_recv, propbot_recordings::generate::SYNTH_START);
+    assert_eq!(first_recv, propbot_market::generate::SYNTH_START);
     for (code, count) in kinds.iter().enumerate() {
         let theirs = v["kinds"][code.to_string()].as_u64().unwrap_or(0);
         assert_eq!(theirs, *count, "rows of kind {code}");

@@ -19,14 +19,14 @@
 //!   book: the jump between the last and the first book is one delta per venue at the
 //!   loop. [`RecordedMarket::loops`] counts them so a report can say so.
 
-use crate::error::Error;
-use crate::meta::Origin;
-use crate::reader::Recording;
 use propbot_engine::Config;
 use propbot_engine::book::Sequence;
 use propbot_engine::gateway::MarketUpdate;
 use propbot_engine::model::{InstrumentId, Level, Price, Qty, Side, Venue};
 use propbot_engine::time::UnixNanos;
+use propbot_recordings::Error;
+use propbot_recordings::Recording;
+use propbot_recordings::meta::Origin;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;

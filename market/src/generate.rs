@@ -15,20 +15,18 @@
 //!
 //! Both are deterministic: the same seed and inputs give the same rows, bit for bit.
 
-use crate::error::{Error, Result};
-use crate::message::Message;
-use crate::meta::{InstrumentMeta, Origin, RecordingMeta};
-use crate::progress::Progress;
-use crate::reader::Recording;
 use crate::rng::{Seeds, SimRng};
-use crate::schema::{Kind, flags};
 use crate::synth::{MarketParams, SyntheticMarket};
-use crate::writer::{RecordingWriter, WriteSummary, WriterOptions};
 use propbot_engine::Config;
 use propbot_engine::book::Sequence;
 use propbot_engine::gateway::MarketUpdate;
 use propbot_engine::model::{InstrumentId, Level, Price, Qty, Side, Venue};
 use propbot_engine::time::{NANOS_PER_MILLI, NANOS_PER_SECOND, UnixNanos};
+use propbot_recordings::meta::{InstrumentMeta, Origin, RecordingMeta};
+use propbot_recordings::progress::Progress;
+use propbot_recordings::schema::{Kind, flags};
+use propbot_recordings::writer::{Leftover, RecordingWriter, WriteSummary, WriterOptions};
+use propbot_recordings::{Error, Message, OwnedMessage, Recording, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -74,7 +72,7 @@ pub struct GenerateSummary {
     /// Arbitrage windows opened (and common price jumps, for the synthetic market).
     pub windows: u64,
     /// What an earlier crash left for these streams, recovered or removed first.
-    pub leftovers: Vec<crate::writer::Leftover>,
+    pub leftovers: Vec<Leftover>,
 }
 
 impl GenerateSummary {
@@ -469,7 +467,7 @@ impl Model {
     fn on_real(
         &mut self,
         book: &mut DerivedBook,
-        m: &crate::message::OwnedMessage,
+        m: &OwnedMessage,
         writer: &mut RecordingWriter,
     ) -> Result<()> {
         match m.kind {
@@ -589,7 +587,7 @@ impl Model {
     fn mirror_trade(
         &mut self,
         book: &mut DerivedBook,
-        m: &crate::message::OwnedMessage,
+        m: &OwnedMessage,
         writer: &mut RecordingWriter,
     ) -> Result<()> {
         let Some(MarketUpdate::Trade { qty, aggressor, .. }) = m.market_update() else {

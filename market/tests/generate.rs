@@ -6,7 +6,8 @@ use propbot_engine::book::{ApplyOutcome, Book};
 use propbot_engine::model::{InstrumentId, Price, Venue};
 use propbot_engine::time::{NANOS_PER_SECOND, UnixNanos};
 use propbot_engine::{Config, Profile};
-use propbot_recordings::generate::{self, DeriveOptions, DeriveParams, SynthOptions};
+use propbot_market::generate::{self, DeriveOptions, DeriveParams, SynthOptions};
+use propbot_recordings::cli::{Command, InspectArgs};
 use propbot_recordings::import::{self, ImportOptions};
 use propbot_recordings::meta::Origin;
 use propbot_recordings::progress::Progress;
@@ -233,11 +234,12 @@ fn inspect_shows_schema_metadata_span_counts_and_what_is_not_real() {
     assert_eq!(counts.rows, info.rows);
     assert_eq!(counts.messages, info.meta.stats.messages);
     assert_eq!(counts.by_venue[Venue::Okx.index()], info.rows);
-    let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let path = synthetic.to_string_lossy().into_owned();
-    assert_eq!(propbot_recordings::cli::run(&args(&["inspect", &path])), 0);
-    assert_eq!(
-        propbot_recordings::cli::run(&args(&["inspect", "/nonexistent"])),
-        1
-    );
+    let inspect = |path: &str| {
+        let args = InspectArgs {
+            paths: vec![PathBuf::from(path)],
+        };
+        propbot_recordings::cli::run(Command::Inspect(args))
+    };
+    assert_eq!(inspect(&synthetic.to_string_lossy()), 0);
+    assert_eq!(inspect("/nonexistent"), 1);
 }
