@@ -38,51 +38,7 @@ fn read_rows(paths: &[PathBuf]) -> u64 {
 fn after_kill_9_mid_write_completed_files_read_and_the_partial_ones_are_recovered() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("rec");
-    let mut child = Command::new(example_binary())
-        .args(["--seed", "3", "--duration", "30d", "--quiet"])
-        .args([
-            "--row-group-rows",
-            "20000",
-            "--roll-rows",
-            "100000",
-            "--out",
-        ])
-        .arg(&out)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn the synth example");
-    // Freeze the writer, look, and kill it only where each stream has a file in
-    // progress with at least one complete row group (otherwise let it run on).
-    let pid = child.id().to_string();
-    let signal = |name: &str| {
-        let status = Command::new("kill")
-            .args([name, &pid])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill {name} failed");
-    };
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        std::thread::sleep(Duration::from_millis(20));
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the writer exited before it could be killed"
-        );
-        assert!(Instant::now() < deadline, "the writer made no progress");
-        signal("-STOP");
-        let partials = files_with(&out, ".parquet.partial");
-        let ready = files_with(&out, ".parquet").len() >= 4
-            && partials.len() == 2
-            && partials
-                .iter()
-                .all(|p| PathBuf::from(format!("{}.checkpoint", p.display())).is_file());
-        if ready {
-            break;
-        }
-        signal("-CONT");
-    }
-    child.kill().unwrap(); // SIGKILL: no destructor, no footer, no rename.
-    child.wait().unwrap();
+    kill_mid_write(&out);
 
     // Every file that became `*.parquet` is complete.
     let complete = files_with(&out, ".parquet");
@@ -120,6 +76,57 @@ fn after_kill_9_mid_write_completed_files_read_and_the_partial_ones_are_recovere
     }
     assert!(writer::scan(&out).unwrap().is_empty());
     assert_eq!(read_rows(std::slice::from_ref(&out)), rows + recovered_rows);
+}
+
+/// Starts the synth example writing a long recording into `out` and kills it with
+/// `kill -9` once each stream has complete files and a file in progress with at least
+/// one complete row group (frozen with SIGSTOP to look, let run on otherwise).
+fn kill_mid_write(out: &Path) {
+    let mut child = Command::new(example_binary())
+        .args(["--seed", "3", "--duration", "30d", "--quiet"])
+        .args([
+            "--row-group-rows",
+            "20000",
+            "--roll-rows",
+            "100000",
+            "--out",
+        ])
+        .arg(out)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn the synth example");
+    // Freeze the writer, look, and kill it only where each stream has a file in
+    // progress with at least one complete row group (otherwise let it run on).
+    let pid = child.id().to_string();
+    let signal = |name: &str| {
+        let status = Command::new("kill")
+            .args([name, &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {name} failed");
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the writer exited before it could be killed"
+        );
+        assert!(Instant::now() < deadline, "the writer made no progress");
+        signal("-STOP");
+        let partials = files_with(out, ".parquet.partial");
+        let ready = files_with(out, ".parquet").len() >= 4
+            && partials.len() == 2
+            && partials
+                .iter()
+                .all(|p| PathBuf::from(format!("{}.checkpoint", p.display())).is_file());
+        if ready {
+            break;
+        }
+        signal("-CONT");
+    }
+    child.kill().unwrap(); // SIGKILL: no destructor, no footer, no rename.
+    child.wait().unwrap();
 }
 
 /// The example binary `synth` (`propbot recordings synth` on its own; built by

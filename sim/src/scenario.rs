@@ -436,83 +436,8 @@ pub fn expand_faults(faults: &[FaultSpec], rng: &mut SimRng) -> Vec<FaultSpec> {
                     };
                     let at_ms = rng.range(window_ms.0, window_ms.1);
                     let duration_ms = rng.range(duration_ms.0, duration_ms.1);
-                    let fault = match name.as_str() {
-                        "disconnect" => FaultKind::Disconnect {
-                            target: Target::Leader,
-                            venue,
-                            clean: true,
-                        },
-                        "stall" => FaultKind::Disconnect {
-                            target: Target::Leader,
-                            venue,
-                            clean: false,
-                        },
-                        "gap" => FaultKind::Gap {
-                            target: Target::Leader,
-                            venue,
-                        },
-                        "storm_429" => FaultKind::Storm429 { venue },
-                        "unknown" => FaultKind::Unknown {
-                            venue,
-                            ppm: 300_000,
-                        },
-                        "duplicate_reorder" => FaultKind::DuplicateReorder {
-                            venue,
-                            ppm: 300_000,
-                        },
-                        "skew" => FaultKind::Skew {
-                            target: Target::Leader,
-                            offset_ms: if rng.below(2) == 0 { 400 } else { -400 },
-                        },
-                        "venue_clock" => FaultKind::VenueClock {
-                            venue,
-                            offset_ms: 350,
-                        },
-                        "crash" => {
-                            let points = [
-                                CrashPoint::Now,
-                                CrashPoint::AfterCommitBeforeSend,
-                                CrashPoint::AfterSendBeforeAck,
-                                CrashPoint::AfterFillBeforeCommit,
-                            ];
-                            FaultKind::Crash {
-                                target: Target::Leader,
-                                point: points[rng.below(4) as usize],
-                            }
-                        }
-                        "pause" => FaultKind::Pause {
-                            target: Target::Leader,
-                        },
-                        "venue_cancel" => FaultKind::VenueCancel { venue },
-                        "lease_down" => FaultKind::LeaseDown,
-                        "disk_error" => FaultKind::DiskError {
-                            target: Target::Leader,
-                        },
-                        "maintenance" => FaultKind::Maintenance {
-                            venue,
-                            notice_ms: 5_000,
-                            pre_open_ms: duration_ms / 3,
-                        },
-                        "flip" => FaultKind::Flip { venue },
-                        "extra_instance" => FaultKind::ExtraInstance,
-                        "crash_loop" => FaultKind::CrashLoop {
-                            target: Target::Leader,
-                            count: 2,
-                        },
-                        "partition_lease" => FaultKind::Partition {
-                            a: NodeSpec::Instance(Target::Leader),
-                            b: NodeSpec::Lease,
-                            one_way: rng.below(2) == 0,
-                        },
-                        "partition_venue" => FaultKind::Partition {
-                            a: NodeSpec::Instance(Target::Leader),
-                            b: NodeSpec::Venue(venue),
-                            one_way: rng.below(2) == 0,
-                        },
-                        "price_jump" => FaultKind::PriceJump {
-                            centibps: if rng.below(2) == 0 { 3_000 } else { -3_000 },
-                        },
-                        _ => continue,
+                    let Some(fault) = random_fault(name, venue, duration_ms, rng) else {
+                        continue;
                     };
                     out.push(FaultSpec {
                         at_ms,
@@ -527,6 +452,90 @@ pub fn expand_faults(faults: &[FaultSpec], rng: &mut SimRng) -> Vec<FaultSpec> {
     }
     out.sort_by_key(|f| f.at_ms);
     out
+}
+
+/// The fault a `random` entry drew by name (`None` for a name no fault has), with the
+/// venue and duration drawn for it; some kinds draw their own details from `rng`.
+fn random_fault(name: &str, venue: Venue, duration_ms: u64, rng: &mut SimRng) -> Option<FaultKind> {
+    let fault = match name {
+        "disconnect" => FaultKind::Disconnect {
+            target: Target::Leader,
+            venue,
+            clean: true,
+        },
+        "stall" => FaultKind::Disconnect {
+            target: Target::Leader,
+            venue,
+            clean: false,
+        },
+        "gap" => FaultKind::Gap {
+            target: Target::Leader,
+            venue,
+        },
+        "storm_429" => FaultKind::Storm429 { venue },
+        "unknown" => FaultKind::Unknown {
+            venue,
+            ppm: 300_000,
+        },
+        "duplicate_reorder" => FaultKind::DuplicateReorder {
+            venue,
+            ppm: 300_000,
+        },
+        "skew" => FaultKind::Skew {
+            target: Target::Leader,
+            offset_ms: if rng.below(2) == 0 { 400 } else { -400 },
+        },
+        "venue_clock" => FaultKind::VenueClock {
+            venue,
+            offset_ms: 350,
+        },
+        "crash" => {
+            let points = [
+                CrashPoint::Now,
+                CrashPoint::AfterCommitBeforeSend,
+                CrashPoint::AfterSendBeforeAck,
+                CrashPoint::AfterFillBeforeCommit,
+            ];
+            FaultKind::Crash {
+                target: Target::Leader,
+                point: points[rng.below(4) as usize],
+            }
+        }
+        "pause" => FaultKind::Pause {
+            target: Target::Leader,
+        },
+        "venue_cancel" => FaultKind::VenueCancel { venue },
+        "lease_down" => FaultKind::LeaseDown,
+        "disk_error" => FaultKind::DiskError {
+            target: Target::Leader,
+        },
+        "maintenance" => FaultKind::Maintenance {
+            venue,
+            notice_ms: 5_000,
+            pre_open_ms: duration_ms / 3,
+        },
+        "flip" => FaultKind::Flip { venue },
+        "extra_instance" => FaultKind::ExtraInstance,
+        "crash_loop" => FaultKind::CrashLoop {
+            target: Target::Leader,
+            count: 2,
+        },
+        "partition_lease" => FaultKind::Partition {
+            a: NodeSpec::Instance(Target::Leader),
+            b: NodeSpec::Lease,
+            one_way: rng.below(2) == 0,
+        },
+        "partition_venue" => FaultKind::Partition {
+            a: NodeSpec::Instance(Target::Leader),
+            b: NodeSpec::Venue(venue),
+            one_way: rng.below(2) == 0,
+        },
+        "price_jump" => FaultKind::PriceJump {
+            centibps: if rng.below(2) == 0 { 3_000 } else { -3_000 },
+        },
+        _ => return None,
+    };
+    Some(fault)
 }
 
 /// Deep-merges `patch` into `base` (mappings merge key by key; anything else replaces).
