@@ -1,8 +1,17 @@
-//! `propbot recordings …` as a stand-alone program, until the `propbot` binary forwards
-//! its `recordings` subcommand to `propbot_recordings::cli::run`:
+//! `propbot recordings import|inspect|recover …` without building the service:
 //! `cargo run --release -p propbot-recordings --example recordings -- inspect DIR`.
+//! (`propbot recordings synth` is `cargo run -p propbot-market --example synth -- …`.)
+
+use clap::Parser;
+
+/// The recordings tool: import, inspect, recover.
+#[derive(Debug, Parser)]
+#[command(name = "recordings")]
+struct Cli {
+    #[command(subcommand)]
+    command: propbot_recordings::cli::Command,
+}
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    std::process::exit(propbot_recordings::cli::run(&args));
+    std::process::exit(propbot_recordings::cli::run(Cli::parse().command));
 }

@@ -3,8 +3,6 @@
 //! what they emit, and reports frames, events, gaps and resyncs; a bad line stops it
 //! with the file and line and leaves nothing behind.
 
-mod support;
-
 use propbot_engine::model::{InstrumentId, Venue};
 use propbot_engine::time::UnixNanos;
 use propbot_engine::{Config, Profile};
@@ -53,7 +51,7 @@ fn direct_btcusdt() -> Vec<String> {
         ..InstrumentSpec::from_config(&config, Venue::Binance, id).unwrap()
     };
     let mut feed = BinanceFeed::new(vec![spec]);
-    let file = std::fs::File::open(support::capture(
+    let file = std::fs::File::open(propbot_testsupport::capture(
         "binance-usdm/hftbacktest/btcusdt_20240808.gz",
     ))
     .unwrap();
@@ -81,7 +79,7 @@ fn direct_btcusdt() -> Vec<String> {
 #[test]
 fn the_hftbacktest_btcusdt_capture_imports_exactly_what_the_venue_parser_emits() {
     let dir = tempfile::tempdir().unwrap();
-    let capture = support::capture("binance-usdm/hftbacktest/btcusdt_20240808.gz");
+    let capture = propbot_testsupport::capture("binance-usdm/hftbacktest/btcusdt_20240808.gz");
     let s = run(&capture, dir.path(), &options()).unwrap();
     println!("{s:?}");
     assert_eq!(s.format, "hftbacktest");
@@ -106,7 +104,7 @@ fn the_hftbacktest_btcusdt_capture_imports_exactly_what_the_venue_parser_emits()
 #[test]
 fn the_ethusdt_capture_imports_without_a_gap() {
     let dir = tempfile::tempdir().unwrap();
-    let capture = support::capture("binance-usdm/hftbacktest/ethusdt_20240808.gz");
+    let capture = propbot_testsupport::capture("binance-usdm/hftbacktest/ethusdt_20240808.gz");
     let s = run(&capture, dir.path(), &options()).unwrap();
     assert!(s.frames > 70_000, "{s:?}");
     assert_eq!((s.snapshots, s.gaps, s.resyncs), (1, 0, 0));
@@ -118,7 +116,7 @@ fn the_ethusdt_capture_imports_without_a_gap() {
 #[test]
 fn the_cryptofeed_binance_capture_syncs_its_four_symbols_to_their_rest_snapshots() {
     let dir = tempfile::tempdir().unwrap();
-    let capture = support::capture("binance-usdm/cryptofeed/BINANCE_FUTURES.ws.1.0");
+    let capture = propbot_testsupport::capture("binance-usdm/cryptofeed/BINANCE_FUTURES.ws.1.0");
     let s = run(&capture, dir.path(), &options()).unwrap();
     println!("{s:?}");
     assert_eq!(s.format, "cryptofeed-binance");
@@ -152,7 +150,7 @@ fn the_cryptofeed_binance_capture_syncs_its_four_symbols_to_their_rest_snapshots
 #[test]
 fn the_cryptofeed_okx_capture_imports_three_instruments_with_contract_values() {
     let dir = tempfile::tempdir().unwrap();
-    let capture = support::capture("okx/cryptofeed/OKX.ws.1.0");
+    let capture = propbot_testsupport::capture("okx/cryptofeed/OKX.ws.1.0");
     let s = run(&capture, dir.path(), &options()).unwrap();
     println!("{s:?}");
     assert_eq!(s.format, "cryptofeed-okx");
@@ -195,7 +193,7 @@ fn the_cryptofeed_okx_capture_imports_three_instruments_with_contract_values() {
 #[test]
 fn the_tickvault_capture_imports_its_seq_id_chain() {
     let dir = tempfile::tempdir().unwrap();
-    let capture = support::capture("okx/tickvault/okx_books.jsonl");
+    let capture = propbot_testsupport::capture("okx/tickvault/okx_books.jsonl");
     let e = run(&capture, &dir.path().join("none"), &options()).unwrap_err();
     assert!(
         e.to_string()
@@ -203,7 +201,7 @@ fn the_tickvault_capture_imports_its_seq_id_chain() {
         "{e}"
     );
     let mut o = options();
-    o.instruments = Some(support::capture("okx/cryptofeed/OKX.0"));
+    o.instruments = Some(propbot_testsupport::capture("okx/cryptofeed/OKX.0"));
     let s = run(&capture, &dir.path().join("ok"), &o).unwrap();
     assert_eq!(s.format, "tickvault");
     assert_eq!((s.frames, s.messages, s.snapshots, s.gaps), (8, 7, 1, 0));
@@ -246,7 +244,7 @@ fn a_bad_line_midway_stops_the_import_naming_file_and_line_and_leaves_nothing() 
     let dir = tempfile::tempdir().unwrap();
     // Far into the BTCUSDT capture, after several files have been closed.
     let capture = dir.path().join("btcusdt_bad.gz");
-    let source = support::capture("binance-usdm/hftbacktest/btcusdt_20240808.gz");
+    let source = propbot_testsupport::capture("binance-usdm/hftbacktest/btcusdt_20240808.gz");
     with_bad_line(
         &source,
         &capture,
@@ -271,9 +269,9 @@ fn a_bad_line_midway_stops_the_import_naming_file_and_line_and_leaves_nothing() 
     assert!(left.is_empty(), "a failed import left {left:?}");
 
     // A line that is not a frame at all, and a frame cut short.
-    let tickvault = support::capture("okx/tickvault/okx_books.jsonl");
+    let tickvault = propbot_testsupport::capture("okx/tickvault/okx_books.jsonl");
     let mut o = options();
-    o.instruments = Some(support::capture("okx/cryptofeed/OKX.0"));
+    o.instruments = Some(propbot_testsupport::capture("okx/cryptofeed/OKX.0"));
     for (name, bad, expected) in [
         (
             "garbage.jsonl",

@@ -28,26 +28,17 @@ enum Command {
     /// Talk to a running service.
     Ctl(propbot_server::ctl::CtlArgs),
     /// Run acceptance scenarios (the simulator's runner).
-    #[command(disable_help_flag = true)]
     Scenario {
-        /// Arguments for the scenario runner.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+        #[command(subcommand)]
+        command: propbot_sim::cli::Command,
     },
     /// Import, generate, inspect and recover Parquet recordings.
-    #[command(disable_help_flag = true)]
     Recordings {
-        /// Arguments for the recordings tool.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+        #[command(subcommand)]
+        command: RecordingsCommand,
     },
     /// Paper-trade a recording through the engine against simulated venues.
-    #[command(disable_help_flag = true)]
-    Replay {
-        /// Arguments for the replay driver.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
+    Replay(propbot_sim::replay::ReplayArgs),
     /// Benchmark the API under loopback load while the engine runs the synthetic market.
     BenchApi(propbot_server::bench::BenchArgs),
     /// Check a data directory's journal: contiguous sequence and hash chain.
@@ -56,6 +47,17 @@ enum Command {
         #[arg(long, default_value = "data")]
         data_dir: PathBuf,
     },
+}
+
+/// `propbot recordings …`: the file commands of `propbot-recordings` and the generated
+/// recordings of `propbot-market`.
+#[derive(Subcommand, Debug)]
+enum RecordingsCommand {
+    #[command(flatten)]
+    Files(propbot_recordings::cli::Command),
+    /// Write a synthetic two-venue recording, or derive the other venue from a real
+    /// venue's recording (--from).
+    Synth(propbot_market::cli::SynthArgs),
 }
 
 #[derive(Args, Debug)]
@@ -93,9 +95,12 @@ fn parse_profile(s: &str) -> Result<Profile, String> {
 fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Scenario { args } => propbot_sim::cli::run(&args),
-        Command::Recordings { args } => propbot_recordings::cli::run(&args),
-        Command::Replay { args } => propbot_sim::replay::cli_run(&args),
+        Command::Scenario { command } => propbot_sim::cli::run(command),
+        Command::Recordings { command } => match command {
+            RecordingsCommand::Files(command) => propbot_recordings::cli::run(command),
+            RecordingsCommand::Synth(args) => propbot_market::cli::run(args),
+        },
+        Command::Replay(args) => propbot_sim::replay::cli_run(args),
         Command::Serve(args) => report(serve(args)),
         Command::Ctl(args) => report(runtime().block_on(propbot_server::ctl::run(args))),
         Command::BenchApi(args) => report(runtime().block_on(propbot_server::bench::run(args))),

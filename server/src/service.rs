@@ -228,7 +228,7 @@ struct Prepared {
     recovered: RecoveredState,
     epoch: u32,
     now: propbot_engine::UnixNanos,
-    tape: Option<Arc<propbot_recordings::tape::Tape>>,
+    tape: Option<Arc<propbot_market::tape::Tape>>,
 }
 
 /// Lease → journal (chain verified) → config → secrets → recovery → new epoch.
@@ -247,7 +247,7 @@ fn prepare(options: &ServeOptions) -> Result<Prepared, StartError> {
     let tape = match &options.source {
         Source::Sim => None,
         Source::Recording(paths) => Some(Arc::new(
-            propbot_recordings::tape::Tape::load(paths, &chosen.config)
+            propbot_market::tape::Tape::load(paths, &chosen.config)
                 .map_err(|e| StartError::Source(format!("--source recording: {e}")))?,
         )),
     };
@@ -316,6 +316,23 @@ fn instruments(config: &Config) -> Vec<InstrumentInfo> {
         .collect()
 }
 
+/// The market as the dashboard names it: the seeded model or the looping recording.
+fn source_label(tape: Option<&propbot_market::tape::Tape>, seed: u64) -> String {
+    let Some(t) = tape else {
+        return format!("sim (seed {seed})");
+    };
+    format!(
+        "recording {} ({} events, {:.0} s, looping)",
+        t.paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+        t.events(),
+        t.span_ns() as f64 / 1e9
+    )
+}
+
 impl Service {
     /// Starts everything except the HTTP listener. Must run inside a tokio runtime.
     pub async fn start(options: &ServeOptions) -> Result<Service, StartError> {
@@ -333,19 +350,7 @@ impl Service {
         let access = AccessMode::for_deployment(profile, options.listen);
         let context = ViewContext {
             profile,
-            source: match &p.tape {
-                None => format!("sim (seed {})", options.paper.seed),
-                Some(t) => format!(
-                    "recording {} ({} events, {:.0} s, looping)",
-                    t.paths
-                        .iter()
-                        .map(|p| p.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                    t.events(),
-                    t.span_ns() as f64 / 1e9
-                ),
-            },
+            source: source_label(p.tape.as_deref(), options.paper.seed),
             data_dir: options.data_dir.display().to_string(),
             started_at: p.now,
             access: access.name(),

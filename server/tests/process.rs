@@ -621,7 +621,9 @@ fn scenario_forwards_to_the_simulator_runner() {
         .args(args)
         .output()
         .unwrap();
-    let expected = propbot_sim::cli::run(&args.map(String::from));
+    let argv = std::iter::once("scenario").chain(args);
+    let cli = <propbot_sim::cli::ScenarioCli as clap::Parser>::parse_from(argv);
+    let expected = propbot_sim::cli::run(cli.command);
     assert_eq!(out.status.code(), Some(expected));
 }
 

@@ -1,8 +1,9 @@
-//! `propbot replay …` as a stand-alone program, until the `propbot` binary forwards its
-//! `replay` subcommand to `propbot_sim::replay::cli_run`:
+//! `propbot replay …` without building the service:
 //! `cargo run --release -p propbot-sim --example replay -- --recording DIR… --speed max`.
 
+use clap::Parser;
+use propbot_sim::replay::{ReplayCli, cli_run};
+
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    std::process::exit(propbot_sim::replay::cli_run(&args));
+    std::process::exit(cli_run(ReplayCli::parse().args));
 }

@@ -1,7 +1,7 @@
 //! `propbot scenario run [PATH…] [--seeds N] [--seed-start S] [--seed S] [--json FILE]
-//! [--threads T]`:
-//! the acceptance-suite runner's command line. The `propbot` binary forwards its
-//! `scenario` subcommand here.
+//! [--threads T] [--recording DIR…]`: the acceptance-suite runner's command line, as
+//! clap argument structs. The `propbot` binary parses [`Command`] as its `scenario`
+//! subcommand and hands it to [`run`]; the `scenario` example parses [`ScenarioCli`].
 //!
 //! Without paths it runs every `scenarios/*.yaml`. Each scenario runs over its own
 //! seed count (or `--seeds N`, seeds 0..N) in parallel on all cores, and the runner
@@ -13,91 +13,54 @@ use crate::runner::{self, Summary};
 use crate::scenario::Scenario;
 use std::path::{Path, PathBuf};
 
-const USAGE: &str =
-    "usage: propbot scenario run [PATH…] [--seeds N] [--seed-start S] [--seed S] [--json FILE]
-                             [--threads T] [--recording DIR…]
-  PATH        scenario files or directories (default: scenarios/)
-  --recording DIR  drive the market of every scenario from this recording (files or
-              directories; repeat for more, e.g. a real venue and a derived one)
-  --seeds N   run N seeds of every scenario (default: each scenario's `seeds`)
-  --seed-start S  the first seed of the run (default 0): seeds S..S+N explore new
-              ground instead of re-running 0..N
-  --seed S    replay one seed with a step trace
-  --json FILE write every summary and failure as JSON
-  --threads T worker threads (default: all cores)
-  --full-trace  with --seed, print every step (default: the last 400)";
-
-struct Args {
-    paths: Vec<PathBuf>,
-    seeds: Option<u64>,
-    seed_start: u64,
-    seed: Option<u64>,
-    json: Option<PathBuf>,
-    threads: usize,
-    full_trace: bool,
-    recording: Vec<PathBuf>,
+/// `propbot scenario …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Run scenarios over many seeds in parallel, or replay one seed with a step trace.
+    Run(RunArgs),
 }
 
-fn parse(args: &[String]) -> Result<Args, String> {
-    let mut it = args.iter();
-    match it.next().map(String::as_str) {
-        Some("run") => {}
-        Some(other) => return Err(format!("unknown scenario command {other:?}\n{USAGE}")),
-        None => return Err(USAGE.to_owned()),
-    }
-    let mut a = Args {
-        paths: Vec::new(),
-        seeds: None,
-        seed_start: 0,
-        seed: None,
-        json: None,
-        threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
-        full_trace: false,
-        recording: Vec::new(),
-    };
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value\n{USAGE}"))
-        };
-        match arg.as_str() {
-            "--seeds" => {
-                a.seeds = Some(
-                    value("--seeds")?
-                        .parse()
-                        .map_err(|_| "--seeds needs a number".to_owned())?,
-                )
-            }
-            "--seed-start" => {
-                a.seed_start = value("--seed-start")?
-                    .parse()
-                    .map_err(|_| "--seed-start needs a number".to_owned())?
-            }
-            "--seed" => {
-                a.seed = Some(
-                    value("--seed")?
-                        .parse()
-                        .map_err(|_| "--seed needs a number".to_owned())?,
-                )
-            }
-            "--json" => a.json = Some(PathBuf::from(value("--json")?)),
-            "--threads" => {
-                a.threads = value("--threads")?
-                    .parse()
-                    .map_err(|_| "--threads needs a number".to_owned())?
-            }
-            "--full-trace" => a.full_trace = true,
-            "--recording" => a.recording.push(PathBuf::from(value("--recording")?)),
-            "-h" | "--help" => return Err(USAGE.to_owned()),
-            flag if flag.starts_with("--") => return Err(format!("unknown flag {flag}\n{USAGE}")),
-            path => a.paths.push(PathBuf::from(path)),
-        }
-    }
-    if a.paths.is_empty() {
-        a.paths.push(PathBuf::from("scenarios"));
-    }
-    Ok(a)
+/// `propbot scenario run [PATH…] [--seeds N] [--seed-start S] [--seed S] …`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Scenario files or directories.
+    #[arg(value_name = "PATH", default_value = "scenarios")]
+    pub paths: Vec<PathBuf>,
+    /// Run N seeds of every scenario (default: each scenario's `seeds`).
+    #[arg(long, value_name = "N")]
+    pub seeds: Option<u64>,
+    /// The first seed of the run: seeds S..S+N explore new ground instead of re-running
+    /// 0..N.
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    pub seed_start: u64,
+    /// Replay one seed with a step trace.
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+    /// Write every summary and failure as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Worker threads (default: all cores).
+    #[arg(long, value_name = "T")]
+    pub threads: Option<usize>,
+    /// With --seed, print every step (default: the last 400).
+    #[arg(long)]
+    pub full_trace: bool,
+    /// Drive the market of every scenario from this recording (files or directories;
+    /// repeat for more, e.g. a real venue and a derived one).
+    #[arg(long, value_name = "DIR")]
+    pub recording: Vec<PathBuf>,
+}
+
+/// `propbot scenario` on its own: the `scenario` example and tests parse with it.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "scenario",
+    about = "Run acceptance scenarios (the simulator's runner)."
+)]
+pub struct ScenarioCli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
 }
 
 /// Scenario files under the given paths (directories expand to their `*.yaml`, sorted).
@@ -124,42 +87,56 @@ pub fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     Ok(out)
 }
 
-/// Runs `propbot scenario <args>` and returns the process exit code.
-pub fn run(args: &[String]) -> i32 {
-    let a = match parse(args) {
-        Ok(a) => a,
-        Err(msg) => {
-            eprintln!("{msg}");
-            return 2;
-        }
-    };
-    let files = match scenario_files(&a.paths) {
-        Ok(f) => f,
-        Err(msg) => {
-            eprintln!("propbot scenario: {msg}");
-            return 2;
-        }
-    };
-    let mut scenarios = Vec::new();
-    for f in &files {
-        let loaded = Scenario::load(f).and_then(|mut s| {
-            if !a.recording.is_empty() {
-                s.use_recording(&f.display().to_string(), a.recording.clone())?;
-            }
-            Ok(s)
-        });
-        match loaded {
-            Ok(s) => scenarios.push((f.clone(), s)),
-            Err(e) => {
-                eprintln!("propbot scenario: {e}");
-                return 2;
-            }
+/// Runs a parsed `propbot scenario` command and returns the process exit code: 0 when
+/// everything passed, 1 on a failure, 2 when a scenario or path cannot be used. Bad
+/// usage never gets here: clap refuses it with exit code 2.
+pub fn run(command: Command) -> i32 {
+    let Command::Run(args) = command;
+    match run_scenarios(&args) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("propbot scenario: {message}");
+            2
         }
     }
+}
+
+/// Loads the scenarios, then replays one seed or runs every seed, and reports.
+fn run_scenarios(a: &RunArgs) -> Result<i32, String> {
+    let scenarios = load_scenarios(&a.paths, &a.recording)?;
     if let Some(seed) = a.seed {
-        return replay(&scenarios, seed, a.full_trace, &a.recording);
+        return Ok(replay(&scenarios, seed, a.full_trace, &a.recording));
     }
-    for (_, s) in &scenarios {
+    announce_recordings(&scenarios);
+    let (summaries, failed) = run_all(a, &scenarios)?;
+    println!("{}", runner::table(&summaries));
+    if let Some(json) = &a.json {
+        let text = serde_json::to_string_pretty(&summaries).expect("summaries serialise");
+        std::fs::write(json, text).map_err(|e| format!("cannot write {}: {e}", json.display()))?;
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
+/// The scenarios under `paths`, each on `recording` when one is given.
+fn load_scenarios(
+    paths: &[PathBuf],
+    recording: &[PathBuf],
+) -> Result<Vec<(PathBuf, Scenario)>, String> {
+    let mut scenarios = Vec::new();
+    for f in scenario_files(paths)? {
+        let mut s = Scenario::load(&f).map_err(|e| e.to_string())?;
+        if !recording.is_empty() {
+            s.use_recording(&f.display().to_string(), recording.to_vec())
+                .map_err(|e| e.to_string())?;
+        }
+        scenarios.push((f, s));
+    }
+    Ok(scenarios)
+}
+
+/// Says which recording drives each scenario's market.
+fn announce_recordings(scenarios: &[(PathBuf, Scenario)]) {
+    for (_, s) in scenarios {
         if let Some(t) = &s.tape {
             eprintln!(
                 "{}: market from the recording {} ({} events, {:.1} s with both venues)",
@@ -174,20 +151,25 @@ pub fn run(args: &[String]) -> i32 {
             );
         }
     }
+}
+
+/// Every scenario over its seeds; the summaries and whether anything failed (the first
+/// three failures of each scenario are reported with a shrunk schedule).
+fn run_all(a: &RunArgs, scenarios: &[(PathBuf, Scenario)]) -> Result<(Vec<Summary>, bool), String> {
+    let threads = a
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let mut summaries = Vec::new();
     let mut failed = false;
-    for (path, s) in &scenarios {
+    for (path, s) in scenarios {
         let n = a.seeds.unwrap_or(s.seeds);
-        let Some(end) = a.seed_start.checked_add(n) else {
-            eprintln!(
-                "propbot scenario: --seed-start {} + {n} seeds overflows",
-                a.seed_start
-            );
-            return 2;
-        };
+        let end = a
+            .seed_start
+            .checked_add(n)
+            .ok_or_else(|| format!("--seed-start {} + {n} seeds overflows", a.seed_start))?;
         let seeds: Vec<u64> = (a.seed_start..end).collect();
         let started = wall_clock();
-        let results = runner::run_seeds(s, &seeds, a.threads);
+        let results = runner::run_seeds(s, &seeds, threads);
         let summary = runner::summarise(
             &path.display().to_string(),
             &results,
@@ -204,15 +186,7 @@ pub fn run(args: &[String]) -> i32 {
         failed |= summary.failed > 0;
         summaries.push(summary);
     }
-    println!("{}", runner::table(&summaries));
-    if let Some(json) = &a.json {
-        let text = serde_json::to_string_pretty(&summaries).expect("summaries serialise");
-        if let Err(e) = std::fs::write(json, text) {
-            eprintln!("propbot scenario: cannot write {}: {e}", json.display());
-            return 2;
-        }
-    }
-    if failed { 1 } else { 0 }
+    Ok((summaries, failed))
 }
 
 /// The `--recording` flags of a replay command.

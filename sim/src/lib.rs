@@ -5,17 +5,18 @@
 //! every stream derives from one master seed ([`rng::Seeds`]). It must not depend on
 //! tokio or any IO crate (`tests/tidy.rs`).
 //!
-//! The market model (`propbot_recordings::synth::SyntheticMarket`, re-exported as
+//! The market model (`propbot_market::synth::SyntheticMarket`, re-exported as
 //! [`market`]), the venue model ([`venue::SimVenue`]) and the paper exchange that
 //! joins them to a latency model ([`paper::PaperExchange`]) are sans-IO too: the world,
 //! `propbot replay` and the live service's paper mode all drive the very same exchange.
 
-/// The synthetic market model (it lives with the recordings, which write it to files).
+/// The synthetic market model (it lives in `propbot-market`, with the recorded market
+/// and the generated recordings).
 pub mod market {
-    pub use propbot_recordings::synth::*;
+    pub use propbot_market::synth::*;
 }
-/// Seeded random streams.
-pub use propbot_recordings::rng;
+/// Seeded random streams (`propbot_market::rng`).
+pub use propbot_market::rng;
 
 pub mod checkers;
 pub mod cli;

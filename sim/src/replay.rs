@@ -34,7 +34,7 @@ use propbot_recordings::meta::Origin;
 use propbot_recordings::progress::Progress;
 use propbot_recordings::{OwnedMessage, Recording};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The approval token the replay driver configures and confirms with.
 pub const APPROVAL_TOKEN: &str = "replay-approval-token";
@@ -113,7 +113,7 @@ pub enum ReplayError {
     Recording(#[from] propbot_recordings::Error),
     /// The recording does not fit the configuration.
     #[error(transparent)]
-    Map(#[from] propbot_recordings::tape::MapError),
+    Map(#[from] propbot_market::tape::MapError),
     /// The `--config` file is unreadable or invalid.
     #[error("{0}")]
     Config(String),
@@ -242,7 +242,7 @@ enum Task {
 /// Replays `paths` through the engine against simulated venues.
 pub fn replay(paths: &[PathBuf], options: &ReplayOptions) -> Result<ReplaySummary, ReplayError> {
     let recording = Recording::open(paths)?;
-    let maps = propbot_recordings::tape::instrument_maps(&recording, &options.config)?;
+    let maps = propbot_market::tape::instrument_maps(&recording, &options.config)?;
     let mut reader = recording.reader(Some(maps));
     let progress = Progress::new(recording.rows(), "events", options.quiet);
     let mut summary = ReplaySummary {
@@ -667,89 +667,86 @@ impl Driver {
     }
 }
 
-const USAGE: &str = "usage: propbot replay --recording PATH… [--speed max|1x|10x] [--seed N]
-                      [--latency-ms N] [--config FILE] [--no-resume] [--quiet]
-  --recording PATH…  recording files or directories (several venues merge by receive time)
-  --speed S          max (default), 1x (real time), 10x, …
-  --seed N           seed of the simulated venues (default 0)
-  --latency-ms N     one-way latency to the simulated venues (default 1)
-  --config FILE      engine configuration (default: the shipped paper profile)
-  --no-resume        do not perform the two-man resume: the engine watches in HOLD
-  --quiet            no progress bar";
-
-fn parse_args(args: &[String]) -> Result<(Vec<PathBuf>, ReplayOptions), String> {
-    let mut options = ReplayOptions::paper();
-    let mut paths = Vec::new();
-    let mut it = args.iter().peekable();
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value\n{USAGE}"))
-        };
-        match arg.as_str() {
-            "--recording" => {
-                paths.push(PathBuf::from(value("--recording")?));
-                while let Some(p) = it.next_if(|a| !a.starts_with("--")) {
-                    paths.push(PathBuf::from(p));
-                }
-            }
-            "--speed" => {
-                let v = value("--speed")?;
-                options.speed = Speed::parse(&v)
-                    .ok_or_else(|| format!("--speed {v:?}: use max, 1x, 10x, …"))?;
-            }
-            "--seed" => {
-                let v = value("--seed")?;
-                options.seed = v
-                    .parse()
-                    .map_err(|_| format!("--seed {v:?} is not a number"))?;
-            }
-            "--latency-ms" => {
-                let v = value("--latency-ms")?;
-                let ms: u64 = v
-                    .parse()
-                    .map_err(|_| format!("--latency-ms {v:?} is not a number"))?;
-                options.latency_ns = ms * NANOS_PER_MILLI;
-            }
-            "--config" => {
-                let path = value("--config")?;
-                options.config = load_config(&path)?;
-            }
-            "--no-resume" => options.resume = false,
-            "--quiet" | "-q" => options.quiet = true,
-            "-h" | "--help" => return Err(USAGE.into()),
-            other => return Err(format!("unexpected argument {other:?}\n{USAGE}")),
-        }
-    }
-    if paths.is_empty() {
-        return Err(format!("--recording PATH is required\n{USAGE}"));
-    }
-    Ok((paths, options))
+/// `propbot replay --recording PATH… [--speed max|1x|10x] …`.
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// Recording files or directories (several venues merge by receive time).
+    #[arg(long, value_name = "PATH", num_args = 1.., required = true)]
+    pub recording: Vec<PathBuf>,
+    /// max, 1x (real time), 10x, …
+    #[arg(long, value_name = "S", value_parser = speed_arg, default_value = "max")]
+    pub speed: Speed,
+    /// Seed of the simulated venues.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed: u64,
+    /// One-way latency to the simulated venues, ms.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub latency_ms: u64,
+    /// Engine configuration (default: the shipped paper profile).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Do not perform the two-man resume: the engine watches in HOLD.
+    #[arg(long)]
+    pub no_resume: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
-fn load_config(path: &str) -> Result<Config, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+/// `propbot replay` on its own: the `replay` example and tests parse with it.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "replay",
+    about = "Paper-trade a recording through the engine against simulated venues."
+)]
+pub struct ReplayCli {
+    /// The replay's arguments.
+    #[command(flatten)]
+    pub args: ReplayArgs,
+}
+
+impl ReplayArgs {
+    /// The replay settings these arguments ask for; an error when the `--config` file
+    /// is unreadable or invalid.
+    pub fn options(&self) -> Result<ReplayOptions, String> {
+        let mut options = ReplayOptions::paper();
+        options.speed = self.speed;
+        options.seed = self.seed;
+        options.latency_ns = self.latency_ms * NANOS_PER_MILLI;
+        options.resume = !self.no_resume;
+        options.quiet = self.quiet;
+        if let Some(path) = &self.config {
+            options.config = load_config(path)?;
+        }
+        Ok(options)
+    }
+}
+
+fn speed_arg(text: &str) -> Result<Speed, String> {
+    Speed::parse(text).ok_or_else(|| format!("{text:?}: use max, 1x, 10x, …"))
+}
+
+fn load_config(path: &Path) -> Result<Config, String> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: {e}"))?;
     let status =
         StatusThresholds::from_yaml(STATUS_THRESHOLDS_YAML).map_err(|e| format!("{e:?}"))?;
-    Config::from_yaml(&text, status).map_err(|e| format!("{path}: {e}"))
+    Config::from_yaml(&text, status).map_err(|e| format!("{shown}: {e}"))
 }
 
-/// Runs `propbot replay <args>` and returns the process exit code: 0 after a replay
+/// Runs a parsed `propbot replay` and returns the process exit code: 0 after a replay
 /// (the summary ends with `digest: <hex>`), 1 when the recording cannot be replayed
-/// (the error names the file and position), 2 on bad usage.
-pub fn cli_run(args: &[String]) -> i32 {
-    let (paths, mut options) = match parse_args(args) {
-        Ok(p) => p,
+/// (the error names the file and position), 2 when the `--config` file cannot be used.
+/// Bad usage never gets here: clap refuses it with exit code 2.
+pub fn cli_run(args: ReplayArgs) -> i32 {
+    let options = match args.options() {
+        Ok(options) => options,
         Err(message) => {
-            eprintln!("{message}");
+            eprintln!("propbot replay: {message}");
             return 2;
         }
     };
-    if !args.iter().any(|a| a == "--quiet" || a == "-q") {
-        options.quiet = false;
-    }
-    match replay(&paths, &options) {
+    match replay(&args.recording, &options) {
         Ok(summary) => {
             print!("{}", summary.render());
             0

@@ -8,7 +8,7 @@ use crate::market::MarketParams;
 use crate::rng::SimRng;
 use crate::venue::VenueParams;
 use propbot_engine::model::Venue;
-use propbot_recordings::tape::Tape;
+use propbot_market::tape::Tape;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -590,7 +590,7 @@ pub enum ScenarioError {
         /// The first recording path.
         recording: PathBuf,
         /// Cause.
-        source: Box<propbot_recordings::tape::TapeError>,
+        source: Box<propbot_market::tape::TapeError>,
     },
 }
 

@@ -2,7 +2,8 @@
 //! `scenarios/` over its CI seed set (≥ 50 seeds), with determinism, coverage of every
 //! fault and every rare situation, and shrinking.
 
-use propbot_sim::cli::scenario_files;
+use clap::Parser;
+use propbot_sim::cli::{ScenarioCli, scenario_files};
 use propbot_sim::runner::{self, RunResult};
 use propbot_sim::scenario::Scenario;
 use std::collections::BTreeMap;
@@ -186,17 +187,22 @@ expect:
 #[test]
 fn the_runner_replays_one_seed_with_a_step_trace_and_reports_failures() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/at-p0-skew.yaml");
-    let code = propbot_sim::cli::run(&[
-        "run".into(),
-        dir.display().to_string(),
-        "--seed".into(),
-        "3".into(),
-    ]);
-    assert_eq!(code, 0);
-    let code = propbot_sim::cli::run(&["run".into(), "no/such/file.yaml".into()]);
+    let run = |args: &[&str]| {
+        let argv = std::iter::once("scenario").chain(args.iter().copied());
+        ScenarioCli::try_parse_from(argv).map(|cli| propbot_sim::cli::run(cli.command))
+    };
+    let path = dir.display().to_string();
+    assert_eq!(run(&["run", &path, "--seed", "3"]).unwrap(), 0);
+    let code = run(&["run", "no/such/file.yaml"]).unwrap();
     assert_eq!(code, 2, "a missing file is a usage error");
-    let code = propbot_sim::cli::run(&["frobnicate".into()]);
-    assert_eq!(code, 2);
+    for bad in [
+        &["frobnicate"][..],
+        &["run", "--seeds", "many"],
+        &["run", "--frobnicate"],
+    ] {
+        let e = run(bad).expect_err("clap refuses it");
+        assert_eq!(e.exit_code(), 2, "{bad:?}: {e}");
+    }
     let bad = std::env::temp_dir().join("propbot-bad-scenario.yaml");
     std::fs::write(
         &bad,

@@ -3,25 +3,11 @@
 
 use propbot_engine::model::Venue;
 use propbot_engine::{Config, Profile};
-use propbot_recordings::generate::{self, DeriveOptions, DeriveParams};
+use propbot_market::generate::{self, DeriveOptions, DeriveParams};
 use propbot_recordings::import::{self, ImportOptions};
 use propbot_recordings::progress::Progress;
 use propbot_recordings::{Recording, WriterOptions};
 use std::path::{Path, PathBuf};
-
-/// A file of the real third-party captures in `../shared/data` (see its `INDEX.md`).
-/// Panics with a clear message when the directory is missing: tests that replay real
-/// captures must fail, not skip, without them.
-pub fn shared_data(relative: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
-    assert!(
-        dir.join("INDEX.md").is_file(),
-        "the real captures are missing: expected {} (see shared/data/INDEX.md); these \
-         tests replay a real capture and cannot run without it",
-        dir.display()
-    );
-    dir.join(relative)
-}
 
 /// Imports the real BTCUSDT capture (hftbacktest) into `dir/real` and derives OKX from
 /// it with seed 7 and `params` into `dir/derived`; returns both directories.
@@ -37,7 +23,7 @@ pub fn btcusdt_with_derived_okx(dir: &Path, params: DeriveParams) -> (PathBuf, P
         writer: WriterOptions::default(),
         config: config.clone(),
     };
-    let capture = shared_data("binance-usdm/hftbacktest/btcusdt_20240808.gz");
+    let capture = propbot_testsupport::capture("binance-usdm/hftbacktest/btcusdt_20240808.gz");
     import::import(&capture, &real, &options, &Progress::hidden()).unwrap();
     let source = Recording::open(std::slice::from_ref(&real)).unwrap();
     let derive = DeriveOptions {

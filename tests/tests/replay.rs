@@ -3,19 +3,20 @@
 //! files give the same digest; a real capture plus a venue derived from it trades and
 //! ends with a summary; bad files are clear errors.
 
+use clap::Parser;
 use propbot_engine::output::Mode;
 use propbot_engine::time::NANOS_PER_SECOND;
 use propbot_engine::{Config, Profile};
-use propbot_recordings::generate::{self, DeriveParams, SynthOptions};
+use propbot_market::generate::{self, DeriveParams, SynthOptions};
+use propbot_market::tape::MapError;
 use propbot_recordings::import::{self, ImportOptions};
 use propbot_recordings::progress::Progress;
-use propbot_recordings::tape::MapError;
 use propbot_recordings::{Recording, WriterOptions};
-use propbot_sim::replay::{self, ReplayError, ReplayOptions, Speed};
+use propbot_sim::replay::{self, ReplayCli, ReplayError, ReplayOptions, Speed};
 use std::path::{Path, PathBuf};
 
 fn data(relative: &str) -> PathBuf {
-    propbot_tests::shared_data(relative)
+    propbot_testsupport::capture(relative)
 }
 
 fn synth(out: &Path, seed: u64, seconds: u64) {
@@ -133,16 +134,18 @@ fn replay_refuses_bad_input_clearly() {
             .contains("junk.parquet: not a readable Parquet file"),
         "{e}"
     );
-    let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    assert_eq!(
-        replay::cli_run(&args(&["--recording", junk.to_str().unwrap()])),
-        1
-    );
-    assert_eq!(replay::cli_run(&args(&[])), 2);
-    assert_eq!(
-        replay::cli_run(&args(&["--recording", "x", "--speed", "fast"])),
-        2
-    );
+    let parse = |args: &[&str]| {
+        let argv = std::iter::once("replay").chain(args.iter().copied());
+        ReplayCli::try_parse_from(argv).map(|cli| cli.args)
+    };
+    let args = parse(&["--recording", junk.to_str().unwrap()]).unwrap();
+    assert_eq!(replay::cli_run(args), 1);
+    let e = parse(&[]).unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(e.to_string().contains("--recording"), "{e}");
+    let e = parse(&["--recording", "x", "--speed", "fast"]).unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(e.to_string().contains("use max, 1x, 10x"), "{e}");
 
     // Instruments the configuration does not know: nothing to replay, said so.
     let tickvault = dir.path().join("tv");

@@ -2,8 +2,9 @@
 //!
 //! - `propbot-engine` has no IO dependency, direct or transitive;
 //! - its source calls no clock, thread, socket, file, environment or global RNG;
-//! - dependencies point one way: engine ← sim, recordings, venues ← server ← tests;
-//! - the simulator is as deterministic as the engine (no tokio).
+//! - dependencies point one way: engine ← venues ← recordings ← market ← sim ← server ←
+//!   tests, and `propbot-testsupport` is for tests only;
+//! - the simulator and the market it runs are as deterministic as the engine (no tokio).
 //! - `propbot-venues` (market data, reused by the recordings importer) has no IO dependency.
 
 use serde_json::Value;
@@ -164,24 +165,26 @@ fn the_venue_market_data_has_no_io_dependency() {
 }
 
 #[test]
-fn the_simulator_is_as_deterministic_as_the_engine() {
+fn the_simulator_and_its_market_are_as_deterministic_as_the_engine() {
     let meta = metadata();
-    let deps = closure(&meta, "propbot-sim");
-    // propbot-venues may come in through propbot-recordings (its market-data parsers
-    // are IO-free); what may not come in is anything that does IO or runs a runtime.
-    for forbidden in [
-        "tokio",
-        "reqwest",
-        "axum",
-        "hyper",
-        "rusqlite",
-        "mio",
-        "propbot-server",
-    ] {
-        assert!(
-            !deps.contains(forbidden),
-            "propbot-sim must not depend on {forbidden}"
-        );
+    for krate in ["propbot-sim", "propbot-market"] {
+        let deps = closure(&meta, krate);
+        // propbot-venues may come in through propbot-recordings (its market-data parsers
+        // are IO-free); what may not come in is anything that does IO or runs a runtime.
+        for forbidden in [
+            "tokio",
+            "reqwest",
+            "axum",
+            "hyper",
+            "rusqlite",
+            "mio",
+            "propbot-server",
+        ] {
+            assert!(
+                !deps.contains(forbidden),
+                "{krate} must not depend on {forbidden}"
+            );
+        }
     }
 }
 
@@ -192,6 +195,15 @@ fn dependencies_point_one_way() {
         ("propbot-engine", &[]),
         (
             "propbot-sim",
+            &[
+                "propbot-engine",
+                "propbot-market",
+                "propbot-recordings",
+                "propbot-venues",
+            ],
+        ),
+        (
+            "propbot-market",
             &["propbot-engine", "propbot-recordings", "propbot-venues"],
         ),
         ("propbot-recordings", &["propbot-engine", "propbot-venues"]),
@@ -201,10 +213,13 @@ fn dependencies_point_one_way() {
             &[
                 "propbot-engine",
                 "propbot-sim",
+                "propbot-market",
                 "propbot-recordings",
                 "propbot-venues",
             ],
         ),
+        // Test helpers only: no crate above may reach it at run time.
+        ("propbot-testsupport", &[]),
     ];
     for (krate, may) in allowed {
         for dep in closure(&meta, krate)

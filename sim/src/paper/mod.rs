@@ -45,7 +45,7 @@ use propbot_engine::gateway::{MarketUpdate, Request, Response, VenueGateway};
 use propbot_engine::input::{ReconSnapshot, VenueEventKind};
 use propbot_engine::model::Venue;
 use propbot_engine::time::{NANOS_PER_MILLI, UnixNanos};
-use propbot_recordings::source::MarketSource;
+use propbot_market::source::MarketSource;
 use queue::LatencyQueue;
 
 /// Venue housekeeping (dead-man timers) runs this often, besides running exactly at

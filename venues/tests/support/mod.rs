@@ -6,32 +6,10 @@ use propbot_engine::model::{InstrumentId, Scales, Venue};
 use propbot_engine::{Config, Profile};
 use propbot_venues::InstrumentSpec;
 use std::io::Read;
-use std::path::PathBuf;
 
-/// `../shared/data` beside the workspace. Panics with a clear message when missing:
-/// the capture tests must fail, never skip, without their data.
-pub fn data_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
-    assert!(
-        dir.join("INDEX.md").is_file(),
-        "the real captures are missing: expected {} (the `shared/` directory beside the \
-         workspace, see its data/INDEX.md). These tests read third-party captures and \
-         cannot run without them.",
-        dir.display()
-    );
-    dir
-}
-
-/// A capture file under `data_dir()`, checked to exist.
-pub fn capture(relative: &str) -> PathBuf {
-    let path = data_dir().join(relative);
-    assert!(
-        path.is_file(),
-        "capture {} is missing (see shared/data/INDEX.md)",
-        path.display()
-    );
-    path
-}
+/// A capture file under `../shared/data`, checked to exist (the one place that finds
+/// them is `propbot-testsupport`).
+pub use propbot_testsupport::capture;
 
 /// A whole capture as text; `.gz` files are decompressed in memory.
 pub fn read_capture(relative: &str) -> String {

@@ -15,20 +15,19 @@
 //!
 //! Both are deterministic: the same seed and inputs give the same rows, bit for bit.
 
-use crate::error::{Error, Result};
-use crate::message::Message;
-use crate::meta::{InstrumentMeta, Origin, RecordingMeta};
-use crate::progress::Progress;
-use crate::reader::Recording;
 use crate::rng::{Seeds, SimRng};
-use crate::schema::{Kind, flags};
 use crate::synth::{MarketParams, SyntheticMarket};
-use crate::writer::{RecordingWriter, WriteSummary, WriterOptions};
 use propbot_engine::Config;
 use propbot_engine::book::Sequence;
 use propbot_engine::gateway::MarketUpdate;
 use propbot_engine::model::{InstrumentId, Level, Price, Qty, Side, Venue};
 use propbot_engine::time::{NANOS_PER_MILLI, NANOS_PER_SECOND, UnixNanos};
+use propbot_recordings::meta::{InstrumentMeta, Origin, RecordingMeta};
+use propbot_recordings::progress::Progress;
+use propbot_recordings::reader::StreamInfo;
+use propbot_recordings::schema::{Kind, flags};
+use propbot_recordings::writer::{Leftover, RecordingWriter, WriteSummary, WriterOptions};
+use propbot_recordings::{Error, Message, OwnedMessage, Recording, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -74,7 +73,7 @@ pub struct GenerateSummary {
     /// Arbitrage windows opened (and common price jumps, for the synthetic market).
     pub windows: u64,
     /// What an earlier crash left for these streams, recovered or removed first.
-    pub leftovers: Vec<crate::writer::Leftover>,
+    pub leftovers: Vec<Leftover>,
 }
 
 impl GenerateSummary {
@@ -120,7 +119,37 @@ pub fn synthesize(
         options.start,
     );
     let mut latency = seeds.stream("recording-latency", 0);
-    let venues = market.venues();
+    let (mut writers, leftovers) = synthetic_writers(
+        config,
+        instrument,
+        market.venues(),
+        options,
+        out,
+        writer_options,
+    )?;
+    write_synthetic(&mut market, &mut latency, &mut writers, options, progress)?;
+    let mut summary = GenerateSummary {
+        windows: market.windows,
+        leftovers,
+        ..GenerateSummary::default()
+    };
+    for w in writers {
+        let name = w.meta().stream.clone();
+        summary.streams.push((name, w.finish()?));
+    }
+    Ok(summary)
+}
+
+/// One writer per venue (in `venues` order), each labelled synthetic with the model,
+/// seed and parameters; and what earlier crashes left for those streams.
+fn synthetic_writers(
+    config: &Config,
+    instrument: InstrumentId,
+    venues: [Venue; 2],
+    options: &SynthOptions,
+    out: &Path,
+    writer_options: &WriterOptions,
+) -> Result<(Vec<RecordingWriter>, Vec<Leftover>)> {
     let derivation = serde_json::json!({
         "model": "propbot synthetic two-venue market (common price path with jumps, \
                   per-venue mean-reverting basis, arbitrage windows)",
@@ -147,6 +176,19 @@ pub fn synthesize(
         leftovers.extend(found);
         writers.push(writer);
     }
+    Ok((writers, leftovers))
+}
+
+/// Both venues' opening snapshots, then the market's updates until the end of the
+/// recording, each received after a seeded feed latency (in order per stream).
+fn write_synthetic(
+    market: &mut SyntheticMarket,
+    latency: &mut SimRng,
+    writers: &mut [RecordingWriter],
+    options: &SynthOptions,
+    progress: &Progress,
+) -> Result<()> {
+    let venues = market.venues();
     let slot = |v: Venue| usize::from(venues[1] == v);
     let mut last_recv = [options.start; 2];
     for venue in venues {
@@ -168,16 +210,7 @@ pub fn synthesize(
             progress.set(t.nanos_since(options.start) / NANOS_PER_MILLI);
         }
     }
-    let mut summary = GenerateSummary {
-        windows: market.windows,
-        leftovers,
-        ..GenerateSummary::default()
-    };
-    for w in writers {
-        let name = w.meta().stream.clone();
-        summary.streams.push((name, w.finish()?));
-    }
-    Ok(summary)
+    Ok(())
 }
 
 /// Parameters of the derived venue's basis and publication.
@@ -280,32 +313,7 @@ pub fn derive(
             ),
         });
     }
-    let real_venue = Venue::ALL[1 - target.index()];
-    let stream_name = format!(
-        "derived-s{}-{}-from-{}",
-        options.seed,
-        target.name(),
-        first.name
-    );
-    let derivation = serde_json::json!({
-        "model": "seeded basis process over the real book: top levels shifted by a \
-                  mean-reverting basis with jumps, sizes rounded to the derived contract",
-        "seed": options.seed,
-        "derived_venue": target.name(),
-        "real_venue": real_venue.name(),
-        "real_streams": real_streams,
-        "params": options.params,
-    })
-    .to_string();
-    let source_text = format!(
-        "derived:{} from {} seed={} ({})",
-        target.name(),
-        real_venue.name(),
-        options.seed,
-        first.source()
-    );
-    let mut meta = RecordingMeta::new(&source_text, &stream_name, table);
-    meta.derivation = Some(derivation);
+    let meta = derived_meta(options, first, real_streams, table);
     let (mut writer, leftovers) = RecordingWriter::create(out, meta, writer_options.clone())?;
     let seeds = Seeds::new(options.seed);
     let mut model = Model {
@@ -345,6 +353,44 @@ pub fn derive(
         windows: model.windows,
         leftovers,
     })
+}
+
+/// The derived stream's metadata: its name, its source, and a derivation naming the
+/// model, the seed and the real streams it came from (`first` is the first of them).
+fn derived_meta(
+    options: &DeriveOptions,
+    first: &StreamInfo,
+    real_streams: Vec<String>,
+    table: Vec<InstrumentMeta>,
+) -> RecordingMeta {
+    let target = options.venue;
+    let real_venue = Venue::ALL[1 - target.index()];
+    let stream_name = format!(
+        "derived-s{}-{}-from-{}",
+        options.seed,
+        target.name(),
+        first.name
+    );
+    let derivation = serde_json::json!({
+        "model": "seeded basis process over the real book: top levels shifted by a \
+                  mean-reverting basis with jumps, sizes rounded to the derived contract",
+        "seed": options.seed,
+        "derived_venue": target.name(),
+        "real_venue": real_venue.name(),
+        "real_streams": real_streams,
+        "params": options.params,
+    })
+    .to_string();
+    let source_text = format!(
+        "derived:{} from {} seed={} ({})",
+        target.name(),
+        real_venue.name(),
+        options.seed,
+        first.source()
+    );
+    let mut meta = RecordingMeta::new(&source_text, &stream_name, table);
+    meta.derivation = Some(derivation);
+    meta
 }
 
 /// What [`derive`] will generate: the derived stream's instrument table, one book per
@@ -431,6 +477,19 @@ impl DerivedBook {
             table_index,
         }
     }
+
+    /// The real book's best `depth` levels per side, best first, moved by `shift_ticks`
+    /// and with sizes rounded down to the derived contract (at least one of it).
+    fn shifted_levels(&self, shift_ticks: i64, depth: usize) -> (Vec<Level>, Vec<Level>) {
+        let unit = self.size_unit;
+        let level = |(p, q): (&i64, &i64)| Level {
+            price: Price(p + shift_ticks),
+            qty: Qty((q / unit).max(1) * unit),
+        };
+        let bids = self.bids.iter().rev().take(depth).map(level).collect();
+        let asks = self.asks.iter().take(depth).map(level).collect();
+        (bids, asks)
+    }
 }
 
 /// The seeded parts of the derived venue.
@@ -469,7 +528,7 @@ impl Model {
     fn on_real(
         &mut self,
         book: &mut DerivedBook,
-        m: &crate::message::OwnedMessage,
+        m: &OwnedMessage,
         writer: &mut RecordingWriter,
     ) -> Result<()> {
         match m.kind {
@@ -515,67 +574,13 @@ impl Model {
         };
         let (lo, hi) = self.params.update_ms;
         book.next_update = now.plus_millis(self.timing.range(lo, hi));
-        let b = &mut book.basis_centibps;
-        *b -= *b / self.params.basis_decay.max(1);
-        *b += self.basis.normal(self.params.basis_sd_centibps);
-        if now >= self.next_window {
-            let sign = if self.basis.below(2) == 0 { 1 } else { -1 };
-            *b += sign * self.params.arbitrage_centibps;
-            self.windows += 1;
-            self.schedule_window(now);
-        }
+        self.step_basis(book, now);
         let mid = (i128::from(bid) + i128::from(ask)) / 2;
-        let shift = mid * i128::from(*b) / 1_000_000;
+        let shift = mid * i128::from(book.basis_centibps) / 1_000_000;
         let shift_ticks = (shift / i128::from(book.tick)) as i64 * book.tick;
-        let depth = self.params.depth;
-        let unit = book.size_unit;
-        let size = |q: i64| Qty((q / unit).max(1) * unit);
-        let bids: Vec<Level> = book
-            .bids
-            .iter()
-            .rev()
-            .take(depth)
-            .map(|(p, q)| Level {
-                price: Price(p + shift_ticks),
-                qty: size(*q),
-            })
-            .collect();
-        let asks: Vec<Level> = book
-            .asks
-            .iter()
-            .take(depth)
-            .map(|(p, q)| Level {
-                price: Price(p + shift_ticks),
-                qty: size(*q),
-            })
-            .collect();
+        let (bids, asks) = book.shifted_levels(shift_ticks, self.params.depth);
         let recv = self.recv_after(now);
-        let update = if !book.started {
-            book.started = true;
-            MarketUpdate::Snapshot {
-                venue: self.venue,
-                instrument: InstrumentId(book.table_index),
-                last: book.seq,
-                bids: bids.clone(),
-                asks: asks.clone(),
-                ts: ts_exchange,
-            }
-        } else {
-            let previous = book.seq;
-            book.seq += self.timing.range(1, 3);
-            MarketUpdate::Delta {
-                venue: self.venue,
-                instrument: InstrumentId(book.table_index),
-                sequence: Sequence {
-                    first: None,
-                    last: book.seq,
-                    previous: Some(previous),
-                },
-                bids: diff(&book.published_bids, &bids),
-                asks: diff(&book.published_asks, &asks),
-                ts: ts_exchange,
-            }
-        };
+        let update = self.next_update(book, &bids, &asks, ts_exchange);
         book.published_bids = bids;
         book.published_asks = asks;
         writer.write(&Message::from_update(
@@ -586,10 +591,60 @@ impl Model {
         ))
     }
 
+    /// One step of the basis: decay, noise, and a jump when a window is due.
+    fn step_basis(&mut self, book: &mut DerivedBook, now: UnixNanos) {
+        let b = &mut book.basis_centibps;
+        *b -= *b / self.params.basis_decay.max(1);
+        *b += self.basis.normal(self.params.basis_sd_centibps);
+        if now >= self.next_window {
+            let sign = if self.basis.below(2) == 0 { 1 } else { -1 };
+            *b += sign * self.params.arbitrage_centibps;
+            self.windows += 1;
+            self.schedule_window(now);
+        }
+    }
+
+    /// The derived book's first snapshot, or the delta from what was last published
+    /// (its sequence moves on by a seeded 1 to 3).
+    fn next_update(
+        &mut self,
+        book: &mut DerivedBook,
+        bids: &[Level],
+        asks: &[Level],
+        ts_exchange: UnixNanos,
+    ) -> MarketUpdate {
+        let instrument = InstrumentId(book.table_index);
+        if !book.started {
+            book.started = true;
+            return MarketUpdate::Snapshot {
+                venue: self.venue,
+                instrument,
+                last: book.seq,
+                bids: bids.to_vec(),
+                asks: asks.to_vec(),
+                ts: ts_exchange,
+            };
+        }
+        let previous = book.seq;
+        book.seq += self.timing.range(1, 3);
+        MarketUpdate::Delta {
+            venue: self.venue,
+            instrument,
+            sequence: Sequence {
+                first: None,
+                last: book.seq,
+                previous: Some(previous),
+            },
+            bids: diff(&book.published_bids, bids),
+            asks: diff(&book.published_asks, asks),
+            ts: ts_exchange,
+        }
+    }
+
     fn mirror_trade(
         &mut self,
         book: &mut DerivedBook,
-        m: &crate::message::OwnedMessage,
+        m: &OwnedMessage,
         writer: &mut RecordingWriter,
     ) -> Result<()> {
         let Some(MarketUpdate::Trade { qty, aggressor, .. }) = m.market_update() else {

@@ -1,5 +1,6 @@
-//! `cargo bench -p propbot-recordings [-- --duration 1h] [-- --dir PATH…]`: how fast
-//! recordings are written and decoded, without the engine.
+//! `cargo bench -p propbot-market [-- --duration 1h] [-- --dir PATH…]`: how fast
+//! recordings are written and decoded, without the engine (it lives with the market
+//! because the recording it writes is the synthetic one).
 //!
 //! Writes the synthetic two-venue recording (seed 7) for `--duration` of market time
 //! into a temporary directory (or decodes the recordings given with `--dir`), then
@@ -9,8 +10,8 @@
 //! shows how much of a replay is decoding and how much is the engine and the venues.
 
 use propbot_engine::{Config, Profile};
-use propbot_recordings::cli::parse_duration;
-use propbot_recordings::generate::{self, SynthOptions};
+use propbot_market::cli::parse_duration;
+use propbot_market::generate::{self, SynthOptions};
 use propbot_recordings::progress::Progress;
 use propbot_recordings::{Recording, WriterOptions};
 use std::path::PathBuf;

@@ -19,14 +19,14 @@
 //!   book: the jump between the last and the first book is one delta per venue at the
 //!   loop. [`RecordedMarket::loops`] counts them so a report can say so.
 
-use crate::error::Error;
-use crate::meta::Origin;
-use crate::reader::Recording;
 use propbot_engine::Config;
 use propbot_engine::book::Sequence;
 use propbot_engine::gateway::MarketUpdate;
 use propbot_engine::model::{InstrumentId, Level, Price, Qty, Side, Venue};
 use propbot_engine::time::UnixNanos;
+use propbot_recordings::Error;
+use propbot_recordings::meta::Origin;
+use propbot_recordings::{MergedReader, Recording};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -239,7 +239,7 @@ impl Tape {
         let recording = Recording::open(paths)?;
         let maps = instrument_maps(&recording, config)?;
         let instrument = config.strategy.instruments[0];
-        let name = config.instruments[instrument.index()].name.clone();
+        let name = &config.instruments[instrument.index()].name;
         let venues = [config.strategy.venues[0], config.strategy.venues[1]];
         let mut origins = BTreeMap::new();
         for s in &recording.streams {
@@ -250,94 +250,19 @@ impl Tape {
             }
         }
         let mut reader = recording.reader(Some(maps));
-        let mut entries = Vec::new();
-        let mut levels: Vec<Level> = Vec::new();
-        while let Some((_, m)) = reader.next()? {
-            if m.instrument != instrument {
-                continue;
-            }
-            let Some(slot) = venues.iter().position(|v| *v == m.venue) else {
-                continue;
-            };
-            let Some(update) = m.market_update() else {
-                continue;
-            };
-            let start = levels.len();
-            let (kind, b, a) = match update {
-                MarketUpdate::Snapshot { bids, asks, .. } => (EntryKind::Snapshot, bids, asks),
-                MarketUpdate::Delta { bids, asks, .. } => (EntryKind::Delta, bids, asks),
-                MarketUpdate::Trade {
-                    price,
-                    qty,
-                    aggressor,
-                    ..
-                } => {
-                    entries.push(Entry {
-                        ts: m.ts_recv,
-                        slot: slot as u8,
-                        kind: EntryKind::Trade {
-                            price: *price,
-                            qty: *qty,
-                            aggressor: *aggressor,
-                        },
-                        start,
-                        bids: 0,
-                        asks: 0,
-                    });
-                    continue;
-                }
-            };
-            if levels.len() + b.len() + a.len() > MAX_LEVELS {
-                return Err(TapeError::TooLarge {
-                    instrument: name,
-                    limit: MAX_LEVELS,
-                });
-            }
-            levels.extend_from_slice(b);
-            levels.extend_from_slice(a);
-            entries.push(Entry {
-                ts: m.ts_recv,
-                slot: slot as u8,
-                kind,
-                start,
-                bids: b.len() as u32,
-                asks: a.len() as u32,
-            });
-        }
-        // The first point where both venues have a book.
-        let mut books = [Book::default(), Book::default()];
-        let mut seen = [false; 2];
-        let mut ready = None;
-        for (k, e) in entries.iter().enumerate() {
-            if seen == [true, true] {
-                ready = Some(k);
-                break;
-            }
-            let s = e.slot as usize;
-            let (b, a) = slice(&levels, e);
-            match e.kind {
-                EntryKind::Snapshot => {
-                    books[s].replace(b, a);
-                    seen[s] = true;
-                }
-                EntryKind::Delta if seen[s] => books[s].apply(b, a),
-                _ => {}
-            }
-        }
-        let Some(ready) = ready else {
-            let venue = venues[if seen[0] { 1 } else { 0 }];
-            return Err(TapeError::MissingVenue {
-                venue,
-                instrument: name,
-            });
-        };
+        let (entries, levels) = read_arena(&mut reader, instrument, &venues, name)?;
+        let (ready, ready_books) =
+            first_two_venue_point(&entries, &levels).map_err(|slot| TapeError::MissingVenue {
+                venue: venues[slot],
+                instrument: name.clone(),
+            })?;
         Ok(Tape {
             instrument,
             venues,
             entries,
             levels,
             ready,
-            ready_books: books,
+            ready_books,
             origins,
             paths: paths.to_vec(),
         })
@@ -377,6 +302,93 @@ impl std::fmt::Debug for Tape {
 fn slice<'a>(levels: &'a [Level], e: &Entry) -> (&'a [Level], &'a [Level]) {
     let mid = e.start + e.bids as usize;
     (&levels[e.start..mid], &levels[mid..mid + e.asks as usize])
+}
+
+/// Snapshots, deltas and trades of `instrument` on `venues` in receive-time order, their
+/// levels in one flat arena (at most [`MAX_LEVELS`]).
+fn read_arena(
+    reader: &mut MergedReader,
+    instrument: InstrumentId,
+    venues: &[Venue; 2],
+    name: &str,
+) -> Result<(Vec<Entry>, Vec<Level>), TapeError> {
+    let mut entries = Vec::new();
+    let mut levels: Vec<Level> = Vec::new();
+    while let Some((_, m)) = reader.next()? {
+        if m.instrument != instrument {
+            continue;
+        }
+        let Some(slot) = venues.iter().position(|v| *v == m.venue) else {
+            continue;
+        };
+        let Some(update) = m.market_update() else {
+            continue;
+        };
+        let entry = Entry {
+            ts: m.ts_recv,
+            slot: slot as u8,
+            kind: EntryKind::Delta,
+            start: levels.len(),
+            bids: 0,
+            asks: 0,
+        };
+        let (kind, b, a) = match update {
+            MarketUpdate::Snapshot { bids, asks, .. } => (EntryKind::Snapshot, bids, asks),
+            MarketUpdate::Delta { bids, asks, .. } => (EntryKind::Delta, bids, asks),
+            MarketUpdate::Trade {
+                price,
+                qty,
+                aggressor,
+                ..
+            } => {
+                let kind = EntryKind::Trade {
+                    price: *price,
+                    qty: *qty,
+                    aggressor: *aggressor,
+                };
+                entries.push(Entry { kind, ..entry });
+                continue;
+            }
+        };
+        if levels.len() + b.len() + a.len() > MAX_LEVELS {
+            return Err(TapeError::TooLarge {
+                instrument: name.to_owned(),
+                limit: MAX_LEVELS,
+            });
+        }
+        levels.extend_from_slice(b);
+        levels.extend_from_slice(a);
+        entries.push(Entry {
+            kind,
+            bids: b.len() as u32,
+            asks: a.len() as u32,
+            ..entry
+        });
+    }
+    Ok((entries, levels))
+}
+
+/// The first entry after which both venues have a book, and the books just before it;
+/// `Err(slot)` names a venue that never gets one.
+fn first_two_venue_point(entries: &[Entry], levels: &[Level]) -> Result<(usize, [Book; 2]), usize> {
+    let mut books = [Book::default(), Book::default()];
+    let mut seen = [false; 2];
+    for (k, e) in entries.iter().enumerate() {
+        if seen == [true, true] {
+            return Ok((k, books));
+        }
+        let s = e.slot as usize;
+        let (b, a) = slice(levels, e);
+        match e.kind {
+            EntryKind::Snapshot => {
+                books[s].replace(b, a);
+                seen[s] = true;
+            }
+            EntryKind::Delta if seen[s] => books[s].apply(b, a),
+            _ => {}
+        }
+    }
+    Err(if seen[0] { 1 } else { 0 })
 }
 
 /// A market played from a [`Tape`]: an endless, continuous stream of updates.

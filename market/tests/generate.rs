@@ -2,13 +2,12 @@
 //! venue derived from a real recording are deterministic, keep books an engine accepts,
 //! open arbitrage windows, and say in their metadata what is real and what is not.
 
-mod support;
-
 use propbot_engine::book::{ApplyOutcome, Book};
 use propbot_engine::model::{InstrumentId, Price, Venue};
 use propbot_engine::time::{NANOS_PER_SECOND, UnixNanos};
 use propbot_engine::{Config, Profile};
-use propbot_recordings::generate::{self, DeriveOptions, DeriveParams, SynthOptions};
+use propbot_market::generate::{self, DeriveOptions, DeriveParams, SynthOptions};
+use propbot_recordings::cli::{Command, InspectArgs};
 use propbot_recordings::import::{self, ImportOptions};
 use propbot_recordings::meta::Origin;
 use propbot_recordings::progress::Progress;
@@ -126,7 +125,7 @@ fn imported_btcusdt() -> &'static Path {
             writer: WriterOptions::default(),
             config: config(),
         };
-        let capture = support::capture("binance-usdm/hftbacktest/btcusdt_20240808.gz");
+        let capture = propbot_testsupport::capture("binance-usdm/hftbacktest/btcusdt_20240808.gz");
         import::import(&capture, dir.path(), &options, &Progress::hidden()).unwrap();
         dir
     })
@@ -235,11 +234,12 @@ fn inspect_shows_schema_metadata_span_counts_and_what_is_not_real() {
     assert_eq!(counts.rows, info.rows);
     assert_eq!(counts.messages, info.meta.stats.messages);
     assert_eq!(counts.by_venue[Venue::Okx.index()], info.rows);
-    let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let path = synthetic.to_string_lossy().into_owned();
-    assert_eq!(propbot_recordings::cli::run(&args(&["inspect", &path])), 0);
-    assert_eq!(
-        propbot_recordings::cli::run(&args(&["inspect", "/nonexistent"])),
-        1
-    );
+    let inspect = |path: &str| {
+        let args = InspectArgs {
+            paths: vec![PathBuf::from(path)],
+        };
+        propbot_recordings::cli::run(Command::Inspect(args))
+    };
+    assert_eq!(inspect(&synthetic.to_string_lossy()), 0);
+    assert_eq!(inspect("/nonexistent"), 1);
 }
