@@ -340,8 +340,8 @@ impl Book {
     pub fn bids(&self) -> impl Iterator<Item = Level> + '_ {
         let tick = self.tick;
         self.bids.iter().map(move |(t, q)| Level {
-            price: Price(t * tick),
-            qty: Qty(q),
+            price: Price::from_raw(t * tick),
+            qty: Qty::from_raw(q),
         })
     }
 
@@ -349,8 +349,8 @@ impl Book {
     pub fn asks(&self) -> impl Iterator<Item = Level> + '_ {
         let tick = self.tick;
         self.asks.iter().map(move |(t, q)| Level {
-            price: Price(t * tick),
-            qty: Qty(q),
+            price: Price::from_raw(t * tick),
+            qty: Qty::from_raw(q),
         })
     }
 
@@ -457,12 +457,12 @@ impl Book {
     fn finish(&mut self, now: UnixNanos) -> ApplyOutcome {
         let mut top = TopOfBook::default();
         if let Some((tick, qty)) = self.bids.best() {
-            top.bid = Price(tick * self.tick);
-            top.bid_qty = Qty(qty);
+            top.bid = Price::from_raw(tick * self.tick);
+            top.bid_qty = Qty::from_raw(qty);
         }
         if let Some((tick, qty)) = self.asks.best() {
-            top.ask = Price(tick * self.tick);
-            top.ask_qty = Qty(qty);
+            top.ask = Price::from_raw(tick * self.tick);
+            top.ask_qty = Qty::from_raw(qty);
         }
         if top.is_two_sided() && top.bid >= top.ask {
             self.counters.crossed += 1;
@@ -483,13 +483,13 @@ mod tests {
 
     fn lv(price: i64, qty: i64) -> Level {
         Level {
-            price: Price(price),
-            qty: Qty(qty),
+            price: Price::from_raw(price),
+            qty: Qty::from_raw(qty),
         }
     }
 
     fn book() -> Book {
-        Book::new(Venue::Binance, InstrumentId(0), Price(10), 256)
+        Book::new(Venue::Binance, InstrumentId(0), Price::from_raw(10), 256)
     }
 
     fn seq(first: u64, last: u64, previous: u64) -> Sequence {
@@ -511,12 +511,12 @@ mod tests {
             &[lv(1010, 3)],
         );
         assert_eq!(out, ApplyOutcome::Applied { top_changed: true });
-        assert_eq!(b.top().bid, Price(1000));
-        assert_eq!(b.top().ask_qty, Qty(3));
+        assert_eq!(b.top().bid, Price::from_raw(1000));
+        assert_eq!(b.top().ask_qty, Qty::from_raw(3));
         // Binance bracket rule for the first delta: U <= 100 <= u.
         let out = b.apply_delta(UnixNanos(2), seq(95, 105, 90), &[lv(1000, 0)], &[]);
         assert_eq!(out, ApplyOutcome::Applied { top_changed: true });
-        assert_eq!(b.top().bid, Price(990));
+        assert_eq!(b.top().bid, Price::from_raw(990));
         // Then pu must equal the previous u.
         let out = b.apply_delta(UnixNanos(3), seq(106, 110, 105), &[], &[lv(1020, 1)]);
         assert_eq!(out, ApplyOutcome::Applied { top_changed: false });
@@ -548,7 +548,7 @@ mod tests {
             b.apply_delta(UnixNanos(2), seq(80, 90, 79), &[lv(1000, 1)], &[]),
             ApplyOutcome::Stale
         );
-        assert_eq!(b.top().bid_qty, Qty(5));
+        assert_eq!(b.top().bid_qty, Qty::from_raw(5));
     }
 
     #[test]
@@ -610,7 +610,7 @@ mod tests {
 
     #[test]
     fn the_window_slides_with_the_touch_and_drops_deep_levels() {
-        let mut b = Book::new(Venue::Okx, InstrumentId(0), Price(1), 64);
+        let mut b = Book::new(Venue::Okx, InstrumentId(0), Price::from_raw(1), 64);
         b.apply_snapshot(UnixNanos(1), 1, &[lv(1000, 1)], &[lv(1001, 1)]);
         // A bid far below the window is dropped and counted.
         b.apply_delta(UnixNanos(2), seq(2, 2, 1), &[lv(900, 1)], &[]);
@@ -623,9 +623,9 @@ mod tests {
             &[lv(1001, 0), lv(1201, 4)],
         );
         assert!(b.is_valid());
-        assert_eq!(b.top().bid, Price(1200));
-        assert_eq!(b.top().ask, Price(1201));
-        assert_eq!(b.top().ask_qty, Qty(4));
+        assert_eq!(b.top().bid, Price::from_raw(1200));
+        assert_eq!(b.top().ask, Price::from_raw(1201));
+        assert_eq!(b.top().ask_qty, Qty::from_raw(4));
     }
 
     #[test]
@@ -639,7 +639,7 @@ mod tests {
             "other ids are not compared"
         );
         let mut bad = good;
-        bad.bid_qty = Qty(4);
+        bad.bid_qty = Qty::from_raw(4);
         assert!(!b.check_bbo(UnixNanos(3), 7, bad));
         assert_eq!(b.invalid_reason(), Some(InvalidReason::BboMismatch));
     }
@@ -728,7 +728,7 @@ mod tests {
     proptest! {
         #[test]
         fn book_matches_a_naive_reference(ops in prop::collection::vec(op(), 1..60)) {
-            let mut b = Book::new(Venue::Binance, InstrumentId(0), Price(10), 512);
+            let mut b = Book::new(Venue::Binance, InstrumentId(0), Price::from_raw(10), 512);
             let mut r = Reference::default();
             for (i, op) in ops.into_iter().enumerate() {
                 let now = UnixNanos(i as u64 + 1);

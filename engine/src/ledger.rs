@@ -249,7 +249,7 @@ impl Ledger {
         if p.qty.is_zero() {
             return Price::ZERO;
         }
-        Price((p.cost / i128::from(p.qty.raw())) as i64)
+        Price::from_raw((p.cost / i128::from(p.qty.raw())) as i64)
     }
 
     /// Totals across positions; `mark(venue, instrument)` gives the mark price (or
@@ -263,24 +263,32 @@ impl Ledger {
             let mut symbol = 0i64;
             for venue in Venue::ALL {
                 let p = self.position(venue, instrument);
-                t.realized.0 += to_notional(p.realized, s).0;
-                t.fees.0 += p.fees.0;
+                t.realized =
+                    Notional::from_raw(t.realized.raw() + to_notional(p.realized, s).raw());
+                t.fees = Notional::from_raw(t.fees.raw() + p.fees.raw());
                 if !p.qty.is_zero() {
                     let m = mark(venue, instrument)
                         .unwrap_or_else(|| self.average_price(venue, instrument));
-                    t.unrealized.0 += self.unrealized(venue, instrument, m).0;
-                    let exposure =
-                        crate::model::notional_of(m, Qty(p.qty.raw().abs()), s.price, s.qty)
-                            .unwrap_or(Notional(i64::MAX));
-                    t.gross_exposure.0 = t.gross_exposure.0.saturating_add(exposure.0);
-                    symbol = symbol.saturating_add(exposure.0);
+                    t.unrealized = Notional::from_raw(
+                        t.unrealized.raw() + self.unrealized(venue, instrument, m).raw(),
+                    );
+                    let exposure = crate::model::notional_of(
+                        m,
+                        Qty::from_raw(p.qty.raw().abs()),
+                        s.price,
+                        s.qty,
+                    )
+                    .unwrap_or(Notional::from_raw(i64::MAX));
+                    t.gross_exposure =
+                        Notional::from_raw(t.gross_exposure.raw().saturating_add(exposure.raw()));
+                    symbol = symbol.saturating_add(exposure.raw());
                 }
             }
             if symbol > t.max_symbol_exposure.0.raw() {
-                t.max_symbol_exposure = (Notional(symbol), Some(instrument));
+                t.max_symbol_exposure = (Notional::from_raw(symbol), Some(instrument));
             }
         }
-        t.net = Notional(t.realized.0 + t.unrealized.0 - t.fees.0);
+        t.net = Notional::from_raw(t.realized.raw() + t.unrealized.raw() - t.fees.raw());
         t
     }
 
@@ -296,11 +304,11 @@ impl Ledger {
             };
         }
         let d = &mut self.daily;
-        d.pnl = Notional(net.0 - d.start_net.0);
+        d.pnl = Notional::from_raw(net.raw() - d.start_net.raw());
         if d.pnl > d.peak {
             d.peak = d.pnl;
         }
-        let drawdown = Notional(d.peak.0 - d.pnl.0);
+        let drawdown = Notional::from_raw(d.peak.raw() - d.pnl.raw());
         if drawdown > d.max_drawdown {
             d.max_drawdown = drawdown;
         }
@@ -332,7 +340,7 @@ fn apply_to_position(p: &mut Position, side: Side, qty: Qty, price: Price) {
         }
     }
     let new_pos = pos + dq;
-    p.qty = Qty(i64::try_from(new_pos).expect("position overflows i64"));
+    p.qty = Qty::from_raw(i64::try_from(new_pos).expect("position overflows i64"));
     if new_pos == 0 {
         assert_eq!(p.cost, 0, "a flat position carries no cost");
     }
@@ -346,7 +354,7 @@ fn to_notional(value: i128, s: Scales) -> Notional {
     } else {
         value / i128::from(pow10((-shift) as u8))
     };
-    Notional(i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX }))
+    Notional::from_raw(i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX }))
 }
 
 #[cfg(test)]
@@ -370,8 +378,8 @@ mod tests {
             instrument: InstrumentId(0),
             trade_id: TradeId(trade),
             side,
-            price: Price(price),
-            qty: Qty(qty),
+            price: Price::from_raw(price),
+            qty: Qty::from_raw(qty),
             liquidity: Liquidity::Taker,
             fee: None,
         }
@@ -390,10 +398,10 @@ mod tests {
         assert_eq!(p.qty, Qty::ZERO);
         assert_eq!(
             l.realized(Venue::Binance, InstrumentId(0)),
-            Notional(10_000_000)
+            Notional::from_raw(10_000_000)
         );
         // Fees: 600 USDT × 5 bps = 0.3, 600.1 × 5 bps = 0.30005.
-        assert_eq!(p.fees, Notional(30_000_000 + 30_005_000));
+        assert_eq!(p.fees, Notional::from_raw(30_000_000 + 30_005_000));
     }
 
     #[test]
@@ -401,7 +409,10 @@ mod tests {
         let mut l = ledger();
         l.book(&fill(7, Side::Buy, 600_000, 10));
         assert_eq!(l.book(&fill(7, Side::Buy, 600_000, 10)), Booked::Duplicate);
-        assert_eq!(l.position(Venue::Binance, InstrumentId(0)).qty, Qty(10));
+        assert_eq!(
+            l.position(Venue::Binance, InstrumentId(0)).qty,
+            Qty::from_raw(10)
+        );
     }
 
     #[test]
@@ -409,10 +420,13 @@ mod tests {
         let mut l = ledger();
         l.book(&fill(1, Side::Buy, 600_000, 10));
         l.book(&fill(2, Side::Sell, 590_000, 30));
-        assert_eq!(l.position(Venue::Binance, InstrumentId(0)).qty, Qty(-20));
+        assert_eq!(
+            l.position(Venue::Binance, InstrumentId(0)).qty,
+            Qty::from_raw(-20)
+        );
         assert_eq!(
             l.average_price(Venue::Binance, InstrumentId(0)),
-            Price(590_000)
+            Price::from_raw(590_000)
         );
         // Realised: 0.010 × (59000 - 60000) = -10 USDT.
         assert_eq!(
@@ -421,7 +435,7 @@ mod tests {
         );
         // Unrealised at 58000: short 0.020 gains 20 USDT.
         assert_eq!(
-            l.unrealized(Venue::Binance, InstrumentId(0), Price(580_000)),
+            l.unrealized(Venue::Binance, InstrumentId(0), Price::from_raw(580_000)),
             Notional::from_usd(20)
         );
     }

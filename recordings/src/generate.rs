@@ -529,14 +529,14 @@ impl Model {
         let shift_ticks = (shift / i128::from(book.tick)) as i64 * book.tick;
         let depth = self.params.depth;
         let unit = book.size_unit;
-        let size = |q: i64| Qty((q / unit).max(1) * unit);
+        let size = |q: i64| Qty::from_raw((q / unit).max(1) * unit);
         let bids: Vec<Level> = book
             .bids
             .iter()
             .rev()
             .take(depth)
             .map(|(p, q)| Level {
-                price: Price(p + shift_ticks),
+                price: Price::from_raw(p + shift_ticks),
                 qty: size(*q),
             })
             .collect();
@@ -545,7 +545,7 @@ impl Model {
             .iter()
             .take(depth)
             .map(|(p, q)| Level {
-                price: Price(p + shift_ticks),
+                price: Price::from_raw(p + shift_ticks),
                 qty: size(*q),
             })
             .collect();
@@ -610,7 +610,7 @@ impl Model {
             venue: self.venue,
             instrument: InstrumentId(book.table_index),
             price: touch.price,
-            qty: Qty((qty.raw() / unit).max(1) * unit),
+            qty: Qty::from_raw((qty.raw() / unit).max(1) * unit),
             aggressor: *aggressor,
             ts: m.ts_exchange,
         };

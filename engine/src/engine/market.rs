@@ -139,7 +139,7 @@ impl Engine {
         if !top.is_two_sided() {
             return;
         }
-        let mid = Price((top.bid.raw() + top.ask.raw()) / 2);
+        let mid = Price::from_raw((top.bid.raw() + top.ask.raw()) / 2);
         let i = instrument.index();
         let last = self.metrics.last_mid[i];
         self.metrics.last_mid[i] = mid;

@@ -22,7 +22,7 @@ pub const SCALE_MAX: u8 = 12;
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
 #[serde(transparent)]
-pub struct Price(pub i64);
+pub struct Price(i64);
 
 /// A base-asset quantity in units of `10^-qty_scale`. Signed: positions use the sign
 /// (long > 0); order and level quantities are never negative.
@@ -30,21 +30,21 @@ pub struct Price(pub i64);
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
 #[serde(transparent)]
-pub struct Qty(pub i64);
+pub struct Qty(i64);
 
 /// An amount of quote currency (USDT) in units of 1e-8. Signed.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
 #[serde(transparent)]
-pub struct Notional(pub i64);
+pub struct Notional(i64);
 
 /// A rate in hundredths of a basis point: 100 = 1 bps = 0.01 %; 1_000_000 = 100 %.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
 #[serde(transparent)]
-pub struct CentiBps(pub i64);
+pub struct CentiBps(i64);
 
 /// Hundredths of a basis point in one whole (100 %).
 pub const CENTIBPS_PER_UNIT: i64 = 1_000_000;
@@ -54,6 +54,12 @@ macro_rules! fixed_common {
         impl $t {
             /// Zero.
             pub const ZERO: $t = $t(0);
+
+            /// A value from its raw integer count of smallest units (the scale is the
+            /// caller's to know: the instrument's for prices and quantities).
+            pub const fn from_raw(raw: i64) -> $t {
+                $t(raw)
+            }
 
             /// The raw integer count of smallest units.
             pub const fn raw(self) -> i64 {

@@ -529,7 +529,7 @@ fn patch_of(s: &AppState, b: &ControlBody) -> Result<Option<ControlPatch>, ApiEr
                 "order_notional_usdt must be in (0, {PATCH_NOTIONAL_MAX_USD}], got {n}"
             )));
         }
-        p.order_notional = Some(Notional((n * 1e8).round() as i64));
+        p.order_notional = Some(Notional::from_raw((n * 1e8).round() as i64));
     }
     if let Some(x) = b.min_spread_bps {
         if !(x.is_finite() && x.abs() <= PATCH_SPREAD_MAX_BPS) {
@@ -537,7 +537,7 @@ fn patch_of(s: &AppState, b: &ControlBody) -> Result<Option<ControlPatch>, ApiEr
                 "min_spread_bps must be within ±{PATCH_SPREAD_MAX_BPS}, got {x}"
             )));
         }
-        p.min_spread = Some(CentiBps((x * 100.0).round() as i64));
+        p.min_spread = Some(CentiBps::from_raw((x * 100.0).round() as i64));
     }
     if let Some(pair) = &b.loop_pair {
         let found =
