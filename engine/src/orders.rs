@@ -120,15 +120,20 @@ impl Order {
         !self.state.is_terminal()
     }
 
-    /// Quantity not yet filled.
+    /// Quantity not yet filled (negative after an overfill).
     pub fn remaining(&self) -> Qty {
-        Qty::from_raw(self.request.qty.raw() - self.filled.raw())
+        self.request
+            .qty
+            .checked_sub(self.filled)
+            .expect("order and filled quantities are never negative: their difference fits")
     }
 
     /// Adds a fill. Returns whether the order is now filled beyond its quantity: a
     /// venue anomaly the caller flags (`overfill`), never a panic.
     pub fn add_fill(&mut self, qty: Qty) -> bool {
-        self.filled = Qty::from_raw(self.filled.raw() + qty.raw());
+        // Saturating: the venue's fills can sum past `i64`, and a filled quantity
+        // pinned at the maximum is beyond any order's, so it is flagged as an overfill.
+        self.filled = self.filled.saturating_add(qty);
         self.filled > self.request.qty
     }
 

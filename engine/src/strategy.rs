@@ -228,12 +228,32 @@ pub fn edge(buy: Price, sell: Price) -> CentiBps {
     if buy.raw() <= 0 {
         return CentiBps::ZERO;
     }
+    // Book prices are never negative, so `sell - buy` fits (it is at least `-buy`).
     match (sell.raw() - buy.raw()).checked_mul(CENTIBPS_PER_UNIT) {
         Some(diff) => CentiBps::from_raw(diff / buy.raw()),
         None => {
             let diff = i128::from(sell.raw() - buy.raw()) * i128::from(CENTIBPS_PER_UNIT);
-            CentiBps::from_raw((diff / i128::from(buy.raw())) as i64)
+            // Saturating: an edge beyond ±9.2e14 bps (a venue's absurd price) still
+            // clears every threshold, as it would have; it must not wrap negative.
+            let edge = diff / i128::from(buy.raw());
+            CentiBps::from_raw(i64::try_from(edge).unwrap_or(if edge < 0 {
+                i64::MIN
+            } else {
+                i64::MAX
+            }))
         }
+    }
+}
+
+/// `pct` % of a non-negative `value`, rounded down. The product is formed in `i128`
+/// only when it does not fit an `i64` (a venue's absurd level size); the share, at most
+/// `value` itself, always fits.
+fn percent_of(value: i64, pct: u32) -> i64 {
+    assert!(pct <= 100, "a share of at most 100 %");
+    match value.checked_mul(i64::from(pct)) {
+        Some(product) => product / 100,
+        None => i64::try_from(i128::from(value) * i128::from(pct) / 100)
+            .expect("a share of at most 100 % fits"),
     }
 }
 
@@ -242,7 +262,9 @@ pub fn edge(buy: Price, sell: Price) -> CentiBps {
 pub fn buy_limit(price: Price, rate: CentiBps, tick: Price) -> Price {
     let raw = i128::from(price.raw()) * i128::from(CENTIBPS_PER_UNIT + rate.raw())
         / i128::from(CENTIBPS_PER_UNIT);
-    let raw = raw as i64;
+    // Saturating: a limit above the `i64` range (a venue's absurd ask) is pinned at the
+    // top instead of wrapping negative; it still never goes below `price`.
+    let raw = i64::try_from(raw).unwrap_or(i64::MAX);
     Price::from_raw((raw - raw.rem_euclid(tick.raw())).max(price.raw()))
 }
 
@@ -304,7 +326,8 @@ pub fn evaluate(
         opp.gross_edge = edge(bt.ask, st.bid);
         let costs =
             spec.taker_fees[buy].raw() + spec.taker_fees[sell].raw() + params.slippage_buffer.raw();
-        opp.net_edge = CentiBps::from_raw(opp.gross_edge.raw() - costs);
+        // Saturating: a saturated gross edge (see `edge`) stays saturated.
+        opp.net_edge = opp.gross_edge.saturating_sub(CentiBps::from_raw(costs));
         // Direction 0 buys on slot 0: it shrinks a position that is short slot 0.
         let p0 = ctx.positions[0].raw();
         opp.reducing = (d == 0 && p0 < 0) || (d == 1 && p0 > 0);
@@ -318,7 +341,7 @@ pub fn evaluate(
             continue;
         }
         let depth = bt.ask_qty.min(st.bid_qty);
-        let depth_share = Qty::from_raw(depth.raw() * i64::from(params.depth_fraction_pct) / 100);
+        let depth_share = Qty::from_raw(percent_of(depth.raw(), params.depth_fraction_pct));
         let by_notional = qty_for_notional(
             params.order_notional,
             bt.ask,
@@ -409,7 +432,8 @@ pub fn maker_candidate(
         maker_slot: buy,
         buy: true,
         price: bt.bid,
-        net_edge: CentiBps::from_raw(gross.raw() - costs),
+        // Saturating, as in `evaluate`.
+        net_edge: gross.saturating_sub(CentiBps::from_raw(costs)),
     })
 }
 
@@ -594,7 +618,10 @@ pub fn unwind_choice(
     positions: [i64; 2],
     books_ok: [bool; 2],
 ) -> Result<UnwindChoice, UnwindBlocked> {
-    let net = positions[0] + positions[1];
+    // The ledger keeps positions within ±POSITION_ABS_MAX, so the net and |net| fit.
+    let net = positions[0]
+        .checked_add(positions[1])
+        .expect("positions within POSITION_ABS_MAX: their sum fits");
     assert!(net != 0, "unwind_choice needs an imbalance");
     let mut best: Option<(i64, i64, UnwindChoice)> = None;
     let mut book_blocked = false;
@@ -711,6 +738,20 @@ mod tests {
         assert_eq!(s.common_lot, Qty::from_raw(10));
         assert_eq!(s.common_min, Qty::from_raw(10));
         assert_eq!(s.dust(), Qty::from_raw(1));
+    }
+
+    #[test]
+    fn edges_limits_and_depth_shares_of_absurd_prices_saturate() {
+        let top = Price::from_raw(i64::MAX);
+        assert_eq!(edge(Price::from_raw(1), top), CentiBps::from_raw(i64::MAX));
+        assert_eq!(
+            buy_limit(top, CentiBps::from_bps(2), Price::from_raw(1)),
+            top,
+            "pinned at the top, never wrapped below the price"
+        );
+        assert_eq!(percent_of(i64::MAX, 100), i64::MAX);
+        assert_eq!(percent_of(i64::MAX, 50), i64::MAX / 2);
+        assert_eq!(percent_of(1_001, 30), 300);
     }
 
     #[test]

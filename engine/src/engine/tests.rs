@@ -1047,6 +1047,87 @@ fn reconciliation_books_missed_fills_and_flags_position_mismatches() {
     );
 }
 
+/// Money a venue reports that does not fit 64 bits is refused, never wrapped and never
+/// a panic: positions that sum past `i64` are a reconciliation mismatch, and a fill
+/// the ledger cannot hold is refused with a Critical alert and leaves the position,
+/// the order and the journal as they were.
+#[test]
+fn money_beyond_64_bits_from_a_venue_is_refused_not_wrapped() {
+    let mut h = Harness::new();
+    h.ready();
+    let snap = ReconSnapshot {
+        venue: Venue::Okx,
+        as_of: h.now,
+        open_orders: vec![],
+        positions: vec![
+            (BTC, Qty::from_raw(i64::MAX)),
+            (BTC, Qty::from_raw(i64::MAX)),
+            (BTC, Qty::from_raw(2)),
+        ],
+        fills: vec![],
+    };
+    let out = h.feed(Input::Reconciliation(&snap));
+    assert!(
+        out.iter().any(|o| matches!(o, Output::Alert(a)
+            if a.code == "recon_mismatch" && a.message.contains("does not fit in 64 bits"))),
+        "{out:?}"
+    );
+    assert_eq!(h.e.reconciliation()[Venue::Okx.index()].mismatches, 1);
+    h.reconcile_clean(Venue::Okx);
+    h.resume();
+    let buy = places(&open_arbitrage(&mut h))[0];
+    let out = h.fill(&buy, crate::ledger::POSITION_ABS_MAX, 600_000);
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Alert(a) if a.code == "fill_overflow")),
+        "{out:?}"
+    );
+    assert!(
+        !journal(&out)
+            .iter()
+            .any(|j| matches!(j, JournalEvent::Fill { .. }))
+    );
+    assert_eq!(h.position(buy.venue), 0);
+    let order =
+        h.e.orders()
+            .find(|o| o.request.client_order_id == buy.client_order_id);
+    assert_eq!(order.map(|o| o.filled), Some(Qty::ZERO));
+}
+
+/// A journal whose fills do not fit the ledger cannot be recovered from: a typed
+/// error naming the record, not a panic and not a wrapped position.
+#[test]
+fn recovery_refuses_a_journal_whose_fills_overflow() {
+    let config = Config::embedded(Profile::Paper);
+    let fill = |sequence: u64, trade: u64| JournalRecord {
+        sequence,
+        epoch: 1,
+        ts: UnixNanos(T0),
+        event: JournalEvent::Fill {
+            client_order_id: None,
+            fill: crate::ledger::Fill {
+                venue: Venue::Binance,
+                instrument: BTC,
+                trade_id: TradeId(trade),
+                side: Side::Buy,
+                price: Price::from_raw(1),
+                qty: Qty::from_raw(crate::ledger::POSITION_ABS_MAX),
+                liquidity: Liquidity::Taker,
+                fee: Some(Notional::ZERO),
+            },
+            fee: Notional::ZERO,
+        },
+    };
+    let records = [fill(1, 1), fill(2, 2)];
+    assert_eq!(
+        RecoveredState::from_records(&config, &records).err(),
+        Some(crate::recovery::RecoveryError::FillOverflow {
+            sequence: 2,
+            overflow: MoneyOverflow { what: "position" },
+        })
+    );
+}
+
 /// A fill found by reconciliation that takes an order beyond its quantity is the
 /// same venue anomaly as an overfilling execution report: alerted and shown in
 /// Conformance, never silent and never a panic.

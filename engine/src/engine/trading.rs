@@ -170,7 +170,11 @@ impl Engine {
         };
         let opportunities = evaluate(now, spec, &self.config.strategy, tops, &ctx, headroom);
         self.pairs[p].opportunities = opportunities;
-        let net = positions[0].raw() + positions[1].raw();
+        // The ledger keeps positions within ±POSITION_ABS_MAX, so the net and |net| fit.
+        let net = positions[0]
+            .checked_add(positions[1])
+            .expect("positions within POSITION_ABS_MAX: their sum fits")
+            .raw();
         let net_notional = if net == 0 {
             Notional::ZERO
         } else {
@@ -1014,6 +1018,5 @@ impl Engine {
 
 pub(crate) fn mark_of(book: &crate::book::Book) -> Option<Price> {
     let top = book.top();
-    (book.is_valid() && top.is_two_sided())
-        .then(|| Price::from_raw((top.bid.raw() + top.ask.raw()) / 2))
+    (book.is_valid() && top.is_two_sided()).then(|| top.bid.midpoint(top.ask))
 }
