@@ -72,14 +72,14 @@ fn build_stream(n: usize, seed: u64) -> Stream {
     let snapshot = |bid: i64, ask: i64| {
         let b: Vec<Level> = (0..200)
             .map(|i| Level {
-                price: Price(bid - i),
-                qty: Qty(50 + i),
+                price: Price::from_raw(bid - i),
+                qty: Qty::from_raw(50 + i),
             })
             .collect();
         let a: Vec<Level> = (0..200)
             .map(|i| Level {
-                price: Price(ask + i),
-                qty: Qty(50 + i),
+                price: Price::from_raw(ask + i),
+                qty: Qty::from_raw(50 + i),
             })
             .collect();
         (b, a)
@@ -108,24 +108,24 @@ fn build_stream(n: usize, seed: u64) -> Stream {
         // A falling bid or rising ask removes every level it passes (a sweep).
         for p in (new_bid + 1)..=old_bid {
             bids.push(Level {
-                price: Price(p),
+                price: Price::from_raw(p),
                 qty: Qty::ZERO,
             });
         }
         bids.push(Level {
-            price: Price(new_bid),
-            qty: Qty(20 + rng.below(80) as i64),
+            price: Price::from_raw(new_bid),
+            qty: Qty::from_raw(20 + rng.below(80) as i64),
         });
         for p in old_ask..new_ask {
             asks.push(Level {
-                price: Price(p),
+                price: Price::from_raw(p),
                 qty: Qty::ZERO,
             });
         }
         if new_ask != old_ask || rng.below(2) == 0 {
             asks.push(Level {
-                price: Price(new_ask),
-                qty: Qty(20 + rng.below(80) as i64),
+                price: Price::from_raw(new_ask),
+                qty: Qty::from_raw(20 + rng.below(80) as i64),
             });
         }
         touch[v] = (new_bid, new_ask);

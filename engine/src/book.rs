@@ -49,6 +49,9 @@ pub enum InvalidReason {
     ChecksumMismatch,
     /// The venue feed broke its protocol or was reset; the book is unknown.
     Protocol,
+    /// A level price was not positive, or so large that tick arithmetic could
+    /// overflow (a corrupt or hostile message; overflow checks are on in release).
+    PriceOutOfRange,
 }
 
 impl InvalidReason {
@@ -63,6 +66,7 @@ impl InvalidReason {
             InvalidReason::BboMismatch => "bbo mismatch",
             InvalidReason::ChecksumMismatch => "checksum mismatch",
             InvalidReason::Protocol => "venue protocol violation",
+            InvalidReason::PriceOutOfRange => "price out of range",
         }
     }
 }
@@ -119,6 +123,11 @@ pub struct BookCounters {
     /// Stale deltas ignored after a snapshot.
     pub stale: u64,
 }
+
+/// The largest price, in ticks, a book accepts: far beyond any real market, and small
+/// enough that anchor and offset arithmetic (`tick - anchor`, shifts by the window)
+/// cannot overflow.
+pub const TICK_INDEX_MAX: i64 = i64::MAX / 4;
 
 /// One side of the book: quantities by tick distance from an anchor.
 #[derive(Clone, Debug)]
@@ -340,8 +349,8 @@ impl Book {
     pub fn bids(&self) -> impl Iterator<Item = Level> + '_ {
         let tick = self.tick;
         self.bids.iter().map(move |(t, q)| Level {
-            price: Price(t * tick),
-            qty: Qty(q),
+            price: Price::from_raw(t * tick),
+            qty: Qty::from_raw(q),
         })
     }
 
@@ -349,8 +358,8 @@ impl Book {
     pub fn asks(&self) -> impl Iterator<Item = Level> + '_ {
         let tick = self.tick;
         self.asks.iter().map(move |(t, q)| Level {
-            price: Price(t * tick),
-            qty: Qty(q),
+            price: Price::from_raw(t * tick),
+            qty: Qty::from_raw(q),
         })
     }
 
@@ -443,6 +452,9 @@ impl Book {
     }
 
     fn tick_of(&self, price: Price) -> Result<i64, InvalidReason> {
+        if price.raw() <= 0 || price.raw() / self.tick > TICK_INDEX_MAX {
+            return Err(InvalidReason::PriceOutOfRange);
+        }
         if price.raw() % self.tick != 0 {
             return Err(InvalidReason::OffTick);
         }
@@ -457,12 +469,12 @@ impl Book {
     fn finish(&mut self, now: UnixNanos) -> ApplyOutcome {
         let mut top = TopOfBook::default();
         if let Some((tick, qty)) = self.bids.best() {
-            top.bid = Price(tick * self.tick);
-            top.bid_qty = Qty(qty);
+            top.bid = Price::from_raw(tick * self.tick);
+            top.bid_qty = Qty::from_raw(qty);
         }
         if let Some((tick, qty)) = self.asks.best() {
-            top.ask = Price(tick * self.tick);
-            top.ask_qty = Qty(qty);
+            top.ask = Price::from_raw(tick * self.tick);
+            top.ask_qty = Qty::from_raw(qty);
         }
         if top.is_two_sided() && top.bid >= top.ask {
             self.counters.crossed += 1;
@@ -483,13 +495,13 @@ mod tests {
 
     fn lv(price: i64, qty: i64) -> Level {
         Level {
-            price: Price(price),
-            qty: Qty(qty),
+            price: Price::from_raw(price),
+            qty: Qty::from_raw(qty),
         }
     }
 
     fn book() -> Book {
-        Book::new(Venue::Binance, InstrumentId(0), Price(10), 256)
+        Book::new(Venue::Binance, InstrumentId(0), Price::from_raw(10), 256)
     }
 
     fn seq(first: u64, last: u64, previous: u64) -> Sequence {
@@ -511,12 +523,12 @@ mod tests {
             &[lv(1010, 3)],
         );
         assert_eq!(out, ApplyOutcome::Applied { top_changed: true });
-        assert_eq!(b.top().bid, Price(1000));
-        assert_eq!(b.top().ask_qty, Qty(3));
+        assert_eq!(b.top().bid, Price::from_raw(1000));
+        assert_eq!(b.top().ask_qty, Qty::from_raw(3));
         // Binance bracket rule for the first delta: U <= 100 <= u.
         let out = b.apply_delta(UnixNanos(2), seq(95, 105, 90), &[lv(1000, 0)], &[]);
         assert_eq!(out, ApplyOutcome::Applied { top_changed: true });
-        assert_eq!(b.top().bid, Price(990));
+        assert_eq!(b.top().bid, Price::from_raw(990));
         // Then pu must equal the previous u.
         let out = b.apply_delta(UnixNanos(3), seq(106, 110, 105), &[], &[lv(1020, 1)]);
         assert_eq!(out, ApplyOutcome::Applied { top_changed: false });
@@ -548,7 +560,7 @@ mod tests {
             b.apply_delta(UnixNanos(2), seq(80, 90, 79), &[lv(1000, 1)], &[]),
             ApplyOutcome::Stale
         );
-        assert_eq!(b.top().bid_qty, Qty(5));
+        assert_eq!(b.top().bid_qty, Qty::from_raw(5));
     }
 
     #[test]
@@ -596,6 +608,29 @@ mod tests {
     }
 
     #[test]
+    fn absurd_prices_invalidate_the_book_instead_of_overflowing() {
+        // With overflow checks on in release, a hostile price must never reach the
+        // tick arithmetic: it invalidates the book like any corrupt message.
+        let mut b = book();
+        b.apply_snapshot(UnixNanos(1), 1, &[lv(1000, 5)], &[lv(1010, 3)]);
+        for bad in [0, -1000] {
+            let out = b.apply_delta(UnixNanos(2), seq(2, 2, 1), &[lv(bad, 1)], &[]);
+            assert_eq!(
+                out,
+                ApplyOutcome::Invalidated(InvalidReason::PriceOutOfRange)
+            );
+            b.apply_snapshot(UnixNanos(3), 1, &[lv(1000, 5)], &[lv(1010, 3)]);
+        }
+        // A one-unit tick: a bid at i64::MAX would put the anchor past i64::MAX.
+        let mut fine = Book::new(Venue::Binance, InstrumentId(0), Price::from_raw(1), 256);
+        let out = fine.apply_snapshot(UnixNanos(4), 9, &[lv(i64::MAX, 5)], &[]);
+        assert_eq!(
+            out,
+            ApplyOutcome::Invalidated(InvalidReason::PriceOutOfRange)
+        );
+    }
+
+    #[test]
     fn deleting_an_absent_level_is_normal() {
         let mut b = book();
         b.apply_snapshot(UnixNanos(1), 1, &[lv(1000, 5)], &[lv(1010, 3)]);
@@ -610,7 +645,7 @@ mod tests {
 
     #[test]
     fn the_window_slides_with_the_touch_and_drops_deep_levels() {
-        let mut b = Book::new(Venue::Okx, InstrumentId(0), Price(1), 64);
+        let mut b = Book::new(Venue::Okx, InstrumentId(0), Price::from_raw(1), 64);
         b.apply_snapshot(UnixNanos(1), 1, &[lv(1000, 1)], &[lv(1001, 1)]);
         // A bid far below the window is dropped and counted.
         b.apply_delta(UnixNanos(2), seq(2, 2, 1), &[lv(900, 1)], &[]);
@@ -623,9 +658,9 @@ mod tests {
             &[lv(1001, 0), lv(1201, 4)],
         );
         assert!(b.is_valid());
-        assert_eq!(b.top().bid, Price(1200));
-        assert_eq!(b.top().ask, Price(1201));
-        assert_eq!(b.top().ask_qty, Qty(4));
+        assert_eq!(b.top().bid, Price::from_raw(1200));
+        assert_eq!(b.top().ask, Price::from_raw(1201));
+        assert_eq!(b.top().ask_qty, Qty::from_raw(4));
     }
 
     #[test]
@@ -639,7 +674,7 @@ mod tests {
             "other ids are not compared"
         );
         let mut bad = good;
-        bad.bid_qty = Qty(4);
+        bad.bid_qty = Qty::from_raw(4);
         assert!(!b.check_bbo(UnixNanos(3), 7, bad));
         assert_eq!(b.invalid_reason(), Some(InvalidReason::BboMismatch));
     }
@@ -728,7 +763,7 @@ mod tests {
     proptest! {
         #[test]
         fn book_matches_a_naive_reference(ops in prop::collection::vec(op(), 1..60)) {
-            let mut b = Book::new(Venue::Binance, InstrumentId(0), Price(10), 512);
+            let mut b = Book::new(Venue::Binance, InstrumentId(0), Price::from_raw(10), 512);
             let mut r = Reference::default();
             for (i, op) in ops.into_iter().enumerate() {
                 let now = UnixNanos(i as u64 + 1);

@@ -12,14 +12,26 @@
 //! Cost basis is average cost, kept exactly as an `i128` in price×quantity units, so
 //! the realised PnL of a position that returns to zero carries no rounding residue.
 //! The position always equals the sum of its fills; this is asserted on every fill.
+//!
+//! Booking is checked arithmetic: a fill whose fee, position, volume or PnL would not
+//! fit its integer type is refused with [`MoneyOverflow`] and changes nothing, so the
+//! caller can report it (the venue sent something absurd, or the journal is corrupt).
+//! Positions are bounded by [`POSITION_ABS_MAX`], so the sum of a pair's two venue
+//! positions and its absolute value always fit an `i64`. Totals across positions
+//! (PnL, exposure) saturate instead: see [`Ledger::totals`].
 
 use crate::model::{
-    CentiBps, InstrumentId, Liquidity, NOTIONAL_SCALE, Notional, Price, Qty, Scales, Side, TradeId,
-    Venue, pow10,
+    CentiBps, InstrumentId, Liquidity, MoneyOverflow, NOTIONAL_SCALE, Notional, Price, Qty, Scales,
+    Side, TradeId, Venue, pow10,
 };
 use crate::time::UnixNanos;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, VecDeque};
+
+/// Largest absolute position (raw units) the ledger books: a quarter of the `i64`
+/// range, so a pair's net position (the sum of two) and its absolute value always fit.
+/// No real position comes near it (2.3e15 BTC at a scale of 3 decimals).
+pub const POSITION_ABS_MAX: i64 = i64::MAX / 4;
 
 /// One execution as the ledger books it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -175,45 +187,64 @@ impl Ledger {
         self.scales.len()
     }
 
-    /// Books a fill; duplicates (same venue, instrument and trade id) are ignored.
-    pub fn book(&mut self, fill: &Fill) -> Booked {
+    /// Books a fill; duplicates (same venue, instrument and trade id) are ignored. A
+    /// fill that would overflow the position, its fees, volumes or PnL is refused
+    /// (nothing changes, the trade id is not remembered).
+    pub fn book(&mut self, fill: &Fill) -> Result<Booked, MoneyOverflow> {
         assert!(fill.qty.is_positive(), "a fill quantity must be positive");
         assert!(fill.price.is_positive(), "a fill price must be positive");
         let key = (fill.venue, fill.instrument, fill.trade_id);
         if self.seen.contains(&key) {
-            return Booked::Duplicate;
+            return Ok(Booked::Duplicate);
         }
-        self.remember(key);
-        let scales = self.scales[fill.instrument.index()];
         let fee = match fill.fee {
             Some(fee) => fee,
-            None => {
-                let rates = self.fees[fill.venue.index()];
-                let rate = match fill.liquidity {
-                    Liquidity::Maker => rates.maker,
-                    Liquidity::Taker => rates.taker,
-                };
-                let value =
-                    crate::model::notional_of(fill.price, fill.qty, scales.price, scales.qty)
-                        .expect("fill notional overflows i64");
-                value.times_rate_ceil(rate).expect("fee overflows i64")
-            }
+            None => self.fee_at_rate(fill)?,
         };
         let slot = self.slot(fill.venue, fill.instrument);
-        let position = &mut self.positions[slot];
-        apply_to_position(position, fill.side, fill.qty, fill.price);
-        position.fees = position.fees.checked_add(fee).expect("fees overflow");
+        // Booked on a copy and stored only when every figure fits.
+        let mut position = self.positions[slot];
+        apply_to_position(&mut position, fill.side, fill.qty, fill.price)?;
+        position.fees = position.fees.checked_add(fee).ok_or(MoneyOverflow {
+            what: "fees of a position",
+        })?;
         position.fills += 1;
         match fill.side {
-            Side::Buy => position.bought = position.bought.checked_add(fill.qty).expect("overflow"),
-            Side::Sell => position.sold = position.sold.checked_add(fill.qty).expect("overflow"),
+            Side::Buy => {
+                position.bought = position.bought.checked_add(fill.qty).ok_or(MoneyOverflow {
+                    what: "quantity bought",
+                })?;
+            }
+            Side::Sell => {
+                position.sold = position.sold.checked_add(fill.qty).ok_or(MoneyOverflow {
+                    what: "quantity sold",
+                })?;
+            }
         }
         assert_eq!(
-            position.qty.raw(),
-            position.bought.raw() - position.sold.raw(),
+            Some(position.qty),
+            // Both sums are non-negative, so their difference always fits.
+            position.bought.checked_sub(position.sold),
             "position must equal the sum of its fills"
         );
-        Booked::Booked { fee }
+        self.positions[slot] = position;
+        self.remember(key);
+        Ok(Booked::Booked { fee })
+    }
+
+    /// The venue's configured maker or taker fee on a fill, rounded against us.
+    fn fee_at_rate(&self, fill: &Fill) -> Result<Notional, MoneyOverflow> {
+        let scales = self.scales[fill.instrument.index()];
+        let rates = self.fees[fill.venue.index()];
+        let rate = match fill.liquidity {
+            Liquidity::Maker => rates.maker,
+            Liquidity::Taker => rates.taker,
+        };
+        crate::model::notional_of(fill.price, fill.qty, scales.price, scales.qty)
+            .and_then(|value| value.times_rate_ceil(rate))
+            .ok_or(MoneyOverflow {
+                what: "fee of a fill",
+            })
     }
 
     fn remember(&mut self, key: (Venue, InstrumentId, TradeId)) {
@@ -249,38 +280,48 @@ impl Ledger {
         if p.qty.is_zero() {
             return Price::ZERO;
         }
-        Price((p.cost / i128::from(p.qty.raw())) as i64)
+        Price::from_raw((p.cost / i128::from(p.qty.raw())) as i64)
     }
 
     /// Totals across positions; `mark(venue, instrument)` gives the mark price (or
     /// `None` when no valid price is known, in which case the average price is used,
     /// so unrealised PnL reads zero rather than inventing a price).
+    ///
+    /// Every sum here saturates ([`Notional::saturating_add`]): the totals feed the
+    /// kill caps and the status pages, and an exposure or a loss pinned at ±92 billion
+    /// USDT still breaches its cap, where a refusal would leave the caps blind.
     pub fn totals(&self, mut mark: impl FnMut(Venue, InstrumentId) -> Option<Price>) -> PnlTotals {
         let mut t = PnlTotals::default();
         for i in 0..self.scales.len() {
             let instrument = InstrumentId(i as u16);
             let s = self.scales[i];
-            let mut symbol = 0i64;
+            let mut symbol = Notional::ZERO;
             for venue in Venue::ALL {
                 let p = self.position(venue, instrument);
-                t.realized.0 += to_notional(p.realized, s).0;
-                t.fees.0 += p.fees.0;
+                t.realized = t.realized.saturating_add(to_notional(p.realized, s));
+                t.fees = t.fees.saturating_add(p.fees);
                 if !p.qty.is_zero() {
                     let m = mark(venue, instrument)
                         .unwrap_or_else(|| self.average_price(venue, instrument));
-                    t.unrealized.0 += self.unrealized(venue, instrument, m).0;
-                    let exposure =
-                        crate::model::notional_of(m, Qty(p.qty.raw().abs()), s.price, s.qty)
-                            .unwrap_or(Notional(i64::MAX));
-                    t.gross_exposure.0 = t.gross_exposure.0.saturating_add(exposure.0);
-                    symbol = symbol.saturating_add(exposure.0);
+                    t.unrealized = t
+                        .unrealized
+                        .saturating_add(self.unrealized(venue, instrument, m));
+                    // |qty| fits: positions stay within ±POSITION_ABS_MAX.
+                    let size = Qty::from_raw(p.qty.raw().abs());
+                    let exposure = crate::model::notional_of(m, size, s.price, s.qty)
+                        .unwrap_or(Notional::from_raw(i64::MAX));
+                    t.gross_exposure = t.gross_exposure.saturating_add(exposure);
+                    symbol = symbol.saturating_add(exposure);
                 }
             }
-            if symbol > t.max_symbol_exposure.0.raw() {
-                t.max_symbol_exposure = (Notional(symbol), Some(instrument));
+            if symbol > t.max_symbol_exposure.0 {
+                t.max_symbol_exposure = (symbol, Some(instrument));
             }
         }
-        t.net = Notional(t.realized.0 + t.unrealized.0 - t.fees.0);
+        t.net = t
+            .realized
+            .saturating_add(t.unrealized)
+            .saturating_sub(t.fees);
         t
     }
 
@@ -296,11 +337,12 @@ impl Ledger {
             };
         }
         let d = &mut self.daily;
-        d.pnl = Notional(net.0 - d.start_net.0);
+        // Saturating, as in `totals`: a pinned loss or drawdown still breaches its cap.
+        d.pnl = net.saturating_sub(d.start_net);
         if d.pnl > d.peak {
             d.peak = d.pnl;
         }
-        let drawdown = Notional(d.peak.0 - d.pnl.0);
+        let drawdown = d.peak.saturating_sub(d.pnl);
         if drawdown > d.max_drawdown {
             d.max_drawdown = drawdown;
         }
@@ -314,16 +356,36 @@ impl Ledger {
     }
 }
 
-fn apply_to_position(p: &mut Position, side: Side, qty: Qty, price: Price) {
+/// Moves `p` by one fill. `cost` and `realized` are `i128`: a product of two `i64`
+/// values always fits, and their sums are checked. A position beyond
+/// [`POSITION_ABS_MAX`] is refused.
+fn apply_to_position(
+    p: &mut Position,
+    side: Side,
+    qty: Qty,
+    price: Price,
+) -> Result<(), MoneyOverflow> {
     let dq = i128::from(side.sign()) * i128::from(qty.raw());
     let pos = i128::from(p.qty.raw());
     let px = i128::from(price.raw());
+    let new_pos = pos + dq;
+    if new_pos.abs() > i128::from(POSITION_ABS_MAX) {
+        return Err(MoneyOverflow { what: "position" });
+    }
     if pos == 0 || (pos > 0) == (dq > 0) {
-        p.cost += dq * px;
+        p.cost = p.cost.checked_add(dq * px).ok_or(MoneyOverflow {
+            what: "cost of a position",
+        })?;
     } else {
         let closed = dq.abs().min(pos.abs());
-        let closed_cost = p.cost * closed / pos.abs();
-        p.realized += pos.signum() * closed * px - closed_cost;
+        let closed_cost = share_of(p.cost, closed, pos.abs());
+        let realized = (pos.signum() * closed * px)
+            .checked_sub(closed_cost)
+            .and_then(|r| p.realized.checked_add(r))
+            .ok_or(MoneyOverflow {
+                what: "realised PnL of a position",
+            })?;
+        p.realized = realized;
         p.cost -= closed_cost;
         let opened = dq.abs() - closed;
         if opened > 0 {
@@ -331,22 +393,34 @@ fn apply_to_position(p: &mut Position, side: Side, qty: Qty, price: Price) {
             p.cost = dq.signum() * opened * px;
         }
     }
-    let new_pos = pos + dq;
-    p.qty = Qty(i64::try_from(new_pos).expect("position overflows i64"));
+    p.qty = Qty::from_raw(i64::try_from(new_pos).expect("bounded by POSITION_ABS_MAX"));
     if new_pos == 0 {
         assert_eq!(p.cost, 0, "a flat position carries no cost");
     }
+    Ok(())
 }
 
-/// Converts price×qty units to notional, rounding towards zero.
+/// `cost × part / whole` truncated towards zero, as if computed in unbounded integers,
+/// for `0 < part <= whole`: split into the average (`cost / whole`) times `part` plus
+/// the remainder's share, so `cost × part` (up to 2^185) is never formed.
+fn share_of(cost: i128, part: i128, whole: i128) -> i128 {
+    assert!(0 < part && part <= whole, "a share of at most the whole");
+    // Quotient and remainder share the sign of `cost`, so both terms truncate the same
+    // way and their sum equals the exact truncated quotient.
+    cost / whole * part + cost % whole * part / whole
+}
+
+/// Converts price×qty units to notional, rounding towards zero and saturating at the
+/// `i64` range (the rule of [`Ledger::totals`]: these figures feed caps and status).
 fn to_notional(value: i128, s: Scales) -> Notional {
     let shift = i32::from(NOTIONAL_SCALE) - i32::from(s.price) - i32::from(s.qty);
     let v = if shift >= 0 {
-        value * i128::from(pow10(shift as u8))
+        value.checked_mul(i128::from(pow10(shift as u8)))
     } else {
-        value / i128::from(pow10((-shift) as u8))
+        Some(value / i128::from(pow10((-shift) as u8)))
     };
-    Notional(i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX }))
+    let saturated = if value < 0 { i64::MIN } else { i64::MAX };
+    Notional::from_raw(v.and_then(|v| i64::try_from(v).ok()).unwrap_or(saturated))
 }
 
 #[cfg(test)]
@@ -370,8 +444,8 @@ mod tests {
             instrument: InstrumentId(0),
             trade_id: TradeId(trade),
             side,
-            price: Price(price),
-            qty: Qty(qty),
+            price: Price::from_raw(price),
+            qty: Qty::from_raw(qty),
             liquidity: Liquidity::Taker,
             fee: None,
         }
@@ -383,36 +457,45 @@ mod tests {
         // Buy 0.010 at 60000.0, sell 0.010 at 60010.0 → +0.1 USDT before fees.
         assert!(matches!(
             l.book(&fill(1, Side::Buy, 600_000, 10)),
-            Booked::Booked { .. }
+            Ok(Booked::Booked { .. })
         ));
-        l.book(&fill(2, Side::Sell, 600_100, 10));
+        l.book(&fill(2, Side::Sell, 600_100, 10)).unwrap();
         let p = l.position(Venue::Binance, InstrumentId(0));
         assert_eq!(p.qty, Qty::ZERO);
         assert_eq!(
             l.realized(Venue::Binance, InstrumentId(0)),
-            Notional(10_000_000)
+            Notional::from_raw(10_000_000)
         );
         // Fees: 600 USDT × 5 bps = 0.3, 600.1 × 5 bps = 0.30005.
-        assert_eq!(p.fees, Notional(30_000_000 + 30_005_000));
+        assert_eq!(p.fees, Notional::from_raw(30_000_000 + 30_005_000));
     }
 
     #[test]
     fn duplicate_trade_ids_are_booked_once() {
         let mut l = ledger();
-        l.book(&fill(7, Side::Buy, 600_000, 10));
-        assert_eq!(l.book(&fill(7, Side::Buy, 600_000, 10)), Booked::Duplicate);
-        assert_eq!(l.position(Venue::Binance, InstrumentId(0)).qty, Qty(10));
+        l.book(&fill(7, Side::Buy, 600_000, 10)).unwrap();
+        assert_eq!(
+            l.book(&fill(7, Side::Buy, 600_000, 10)),
+            Ok(Booked::Duplicate)
+        );
+        assert_eq!(
+            l.position(Venue::Binance, InstrumentId(0)).qty,
+            Qty::from_raw(10)
+        );
     }
 
     #[test]
     fn flipping_through_zero_opens_at_the_fill_price() {
         let mut l = ledger();
-        l.book(&fill(1, Side::Buy, 600_000, 10));
-        l.book(&fill(2, Side::Sell, 590_000, 30));
-        assert_eq!(l.position(Venue::Binance, InstrumentId(0)).qty, Qty(-20));
+        l.book(&fill(1, Side::Buy, 600_000, 10)).unwrap();
+        l.book(&fill(2, Side::Sell, 590_000, 30)).unwrap();
+        assert_eq!(
+            l.position(Venue::Binance, InstrumentId(0)).qty,
+            Qty::from_raw(-20)
+        );
         assert_eq!(
             l.average_price(Venue::Binance, InstrumentId(0)),
-            Price(590_000)
+            Price::from_raw(590_000)
         );
         // Realised: 0.010 × (59000 - 60000) = -10 USDT.
         assert_eq!(
@@ -421,7 +504,7 @@ mod tests {
         );
         // Unrealised at 58000: short 0.020 gains 20 USDT.
         assert_eq!(
-            l.unrealized(Venue::Binance, InstrumentId(0), Price(580_000)),
+            l.unrealized(Venue::Binance, InstrumentId(0), Price::from_raw(580_000)),
             Notional::from_usd(20)
         );
     }
@@ -440,7 +523,87 @@ mod tests {
         assert_eq!(d.max_drawdown, Notional::ZERO);
     }
 
+    /// A fill whose position, volume or fee does not fit is refused whole: the
+    /// position, its fees and the remembered trade ids stay as they were, so the same
+    /// trade id is refused again rather than taken for a duplicate.
+    #[test]
+    fn fills_that_overflow_are_refused_and_change_nothing() {
+        let mut l = ledger();
+        l.book(&fill(1, Side::Buy, 600_000, 10)).unwrap();
+        let before = *l.position(Venue::Binance, InstrumentId(0));
+        let mut huge = fill(2, Side::Buy, 1, POSITION_ABS_MAX);
+        huge.fee = Some(Notional::ZERO);
+        assert_eq!(l.book(&huge), Err(MoneyOverflow { what: "position" }));
+        let mut fee_overflows = fill(3, Side::Buy, i64::MAX, 1_000);
+        assert_eq!(
+            l.book(&fee_overflows),
+            Err(MoneyOverflow {
+                what: "fee of a fill"
+            })
+        );
+        fee_overflows.fee = Some(Notional::from_raw(i64::MAX));
+        assert_eq!(
+            l.book(&fee_overflows),
+            Err(MoneyOverflow {
+                what: "fees of a position"
+            })
+        );
+        assert_eq!(*l.position(Venue::Binance, InstrumentId(0)), before);
+        assert!(!l.has_trade(Venue::Binance, InstrumentId(0), TradeId(2)));
+        assert_eq!(l.book(&huge), Err(MoneyOverflow { what: "position" }));
+        // The largest position that fits is booked, and closed exactly.
+        let mut l = ledger();
+        let mut max = fill(4, Side::Sell, 2, POSITION_ABS_MAX);
+        max.fee = Some(Notional::ZERO);
+        l.book(&max).unwrap();
+        let mut close = fill(5, Side::Buy, 1, POSITION_ABS_MAX);
+        close.fee = Some(Notional::ZERO);
+        l.book(&close).unwrap();
+        let p = l.position(Venue::Binance, InstrumentId(0));
+        assert_eq!((p.qty, p.cost), (Qty::ZERO, 0));
+        assert_eq!(
+            p.realized,
+            i128::from(POSITION_ABS_MAX),
+            "sold at 2, bought back at 1"
+        );
+    }
+
+    /// Totals pin at the `i64` range instead of wrapping: an exposure or a loss beyond
+    /// ±92 billion USDT still reads as beyond every cap.
+    #[test]
+    fn totals_saturate() {
+        let mut l = ledger();
+        let mut long = fill(1, Side::Buy, 1, POSITION_ABS_MAX);
+        long.fee = Some(Notional::ZERO);
+        l.book(&long).unwrap();
+        let t = l.totals(|_, _| Some(Price::from_raw(i64::MAX)));
+        assert_eq!(t.gross_exposure, Notional::from_raw(i64::MAX));
+        assert_eq!(t.unrealized, Notional::from_raw(i64::MAX));
+        let mut short = fill(2, Side::Sell, i64::MAX, POSITION_ABS_MAX);
+        short.venue = Venue::Okx;
+        short.fee = Some(Notional::ZERO);
+        l.book(&short).unwrap();
+        let t = l.totals(|_, _| Some(Price::from_raw(1)));
+        assert_eq!(t.max_symbol_exposure.0, Notional::from_raw(i64::MAX));
+        let d = l.update_daily(UnixNanos::from_secs(1), Notional::from_raw(i64::MIN));
+        let d = *d;
+        let d2 = l.update_daily(UnixNanos::from_secs(2), Notional::from_raw(i64::MAX));
+        assert_eq!(d.pnl, Notional::ZERO);
+        assert_eq!(
+            d2.pnl,
+            Notional::from_raw(i64::MAX),
+            "MAX - MIN pins at MAX"
+        );
+    }
+
     proptest! {
+        /// `share_of` equals the exact truncated `cost × part / whole`.
+        #[test]
+        fn share_of_is_exact(cost in -(1i128 << 100)..(1i128 << 100), whole in 1i128..(1 << 20), part_pct in 1i128..=100) {
+            let part = (whole * part_pct / 100).max(1);
+            prop_assert_eq!(share_of(cost, part, whole), cost * part / whole);
+        }
+
         /// Any sequence of fills: the position equals the sum of fills (asserted inside
         /// `book`), and once flat, realised PnL equals sells minus buys exactly.
         #[test]
@@ -450,14 +613,14 @@ mod tests {
             let mut pos: i64 = 0;
             for (i, (buy, price, qty)) in fills.iter().enumerate() {
                 let side = if *buy { Side::Buy } else { Side::Sell };
-                l.book(&fill(i as u64, side, *price, *qty));
+                l.book(&fill(i as u64, side, *price, *qty)).unwrap();
                 cash -= i128::from(side.sign()) * i128::from(*price) * i128::from(*qty);
                 pos += side.sign() * qty;
             }
             // Close at a final price; realised then equals the total cash flow.
             if pos != 0 {
                 let side = if pos > 0 { Side::Sell } else { Side::Buy };
-                l.book(&fill(10_000, side, 500_000, pos.abs()));
+                l.book(&fill(10_000, side, 500_000, pos.abs())).unwrap();
                 cash -= i128::from(side.sign()) * 500_000 * i128::from(pos.abs());
             }
             prop_assert_eq!(l.position(Venue::Binance, InstrumentId(0)).qty, Qty::ZERO);

@@ -120,15 +120,20 @@ impl Order {
         !self.state.is_terminal()
     }
 
-    /// Quantity not yet filled.
+    /// Quantity not yet filled (negative after an overfill).
     pub fn remaining(&self) -> Qty {
-        Qty(self.request.qty.raw() - self.filled.raw())
+        self.request
+            .qty
+            .checked_sub(self.filled)
+            .expect("order and filled quantities are never negative: their difference fits")
     }
 
     /// Adds a fill. Returns whether the order is now filled beyond its quantity: a
     /// venue anomaly the caller flags (`overfill`), never a panic.
     pub fn add_fill(&mut self, qty: Qty) -> bool {
-        self.filled = Qty(self.filled.raw() + qty.raw());
+        // Saturating: the venue's fills can sum past `i64`, and a filled quantity
+        // pinned at the maximum is beyond any order's, so it is flagged as an overfill.
+        self.filled = self.filled.saturating_add(qty);
         self.filled > self.request.qty
     }
 
@@ -718,8 +723,8 @@ mod tests {
             venue: Venue::Binance,
             instrument: InstrumentId(0),
             side: Side::Buy,
-            price: Price(100),
-            qty: Qty(qty),
+            price: Price::from_raw(100),
+            qty: Qty::from_raw(qty),
             time_in_force: TimeInForce::Ioc,
             reduce_only: false,
             expires_at: UnixNanos(1_000),
@@ -745,8 +750,8 @@ mod tests {
     fn fill(qty: i64) -> ExecutionKind {
         ExecutionKind::Fill {
             trade_id: TradeId(1),
-            price: Price(100),
-            qty: Qty(qty),
+            price: Price::from_raw(100),
+            qty: Qty::from_raw(qty),
             liquidity: Liquidity::Taker,
             fee: None,
         }
@@ -755,7 +760,8 @@ mod tests {
     #[test]
     fn ack_fill_and_fill_before_ack() {
         let mut t = Orders::new(8, 0);
-        t.insert(UnixNanos(0), request(1, 10), Price(100)).unwrap();
+        t.insert(UnixNanos(0), request(1, 10), Price::from_raw(100))
+            .unwrap();
         let e = t.apply(UnixNanos(5), &report(1, fill(4)));
         assert_eq!(
             e.new_state(),
@@ -790,7 +796,8 @@ mod tests {
     #[test]
     fn unknown_outcome_is_looked_up_and_resolved_only_after_expiry() {
         let mut t = Orders::new(8, 0);
-        t.insert(UnixNanos(0), request(1, 10), Price(100)).unwrap();
+        t.insert(UnixNanos(0), request(1, 10), Price::from_raw(100))
+            .unwrap();
         let e = t.apply(UnixNanos(10), &report(1, ExecutionKind::Unknown));
         assert!(e.lookup);
         assert_eq!(
@@ -809,7 +816,7 @@ mod tests {
                 1,
                 ExecutionKind::Lookup {
                     state: None,
-                    filled: Qty(0),
+                    filled: Qty::from_raw(0),
                 },
             ),
         );
@@ -827,7 +834,7 @@ mod tests {
                 1,
                 ExecutionKind::Lookup {
                     state: None,
-                    filled: Qty(0),
+                    filled: Qty::from_raw(0),
                 },
             ),
         );
@@ -837,10 +844,12 @@ mod tests {
     #[test]
     fn a_full_table_evicts_terminal_orders_and_refuses_otherwise() {
         let mut t = Orders::new(2, 0);
-        t.insert(UnixNanos(0), request(1, 1), Price(100)).unwrap();
-        t.insert(UnixNanos(0), request(2, 1), Price(100)).unwrap();
+        t.insert(UnixNanos(0), request(1, 1), Price::from_raw(100))
+            .unwrap();
+        t.insert(UnixNanos(0), request(2, 1), Price::from_raw(100))
+            .unwrap();
         assert_eq!(
-            t.insert(UnixNanos(0), request(3, 1), Price(100)),
+            t.insert(UnixNanos(0), request(3, 1), Price::from_raw(100)),
             Err(TableFull)
         );
         let e = t.apply(
@@ -854,7 +863,8 @@ mod tests {
         );
         assert_eq!(e.new_state(), Some(OrderState::Rejected));
         assert!(t.has_room());
-        t.insert(UnixNanos(2), request(3, 1), Price(100)).unwrap();
+        t.insert(UnixNanos(2), request(3, 1), Price::from_raw(100))
+            .unwrap();
         assert!(
             t.get(&ClientOrderId {
                 epoch: 1,
@@ -868,7 +878,8 @@ mod tests {
     #[test]
     fn ack_timeouts_are_due() {
         let mut t = Orders::new(8, 0);
-        t.insert(UnixNanos(0), request(1, 1), Price(100)).unwrap();
+        t.insert(UnixNanos(0), request(1, 1), Price::from_raw(100))
+            .unwrap();
         assert_eq!(t.due(UnixNanos(99), |_| 100).count(), 0);
         assert_eq!(t.next_deadline(|_| 100), UnixNanos(100));
         let due: Vec<_> = t.due(UnixNanos(100), |_| 100).collect();
@@ -904,7 +915,8 @@ mod tests {
     /// A table holding order 1 (quantity 10) in `state`, reached by legal moves at t=10.
     fn order_in(state: OrderState) -> Orders {
         let mut t = Orders::new(8, 0);
-        t.insert(UnixNanos(0), request(1, 10), Price(100)).unwrap();
+        t.insert(UnixNanos(0), request(1, 10), Price::from_raw(100))
+            .unwrap();
         if state != OrderState::NewInFlight {
             let _ = t.transition(UnixNanos(10), &id(1), state);
         }
@@ -1009,11 +1021,11 @@ mod tests {
             ExecutionKind::Unknown,
             ExecutionKind::Lookup {
                 state: Some(OrderState::Open),
-                filled: Qty(0),
+                filled: Qty::from_raw(0),
             },
             ExecutionKind::Lookup {
                 state: None,
-                filled: Qty(0),
+                filled: Qty::from_raw(0),
             },
         ];
         for terminal in ALL_STATES.into_iter().filter(|s| s.is_terminal()) {
@@ -1033,8 +1045,8 @@ mod tests {
         }
         let mut t = order_in(OrderState::Cancelled);
         let e = t.apply(UnixNanos(2_000), &report(1, fill(10)));
-        assert_eq!((e.update, e.filled), (None, Qty(10)));
-        assert_eq!(t.get(&id(1)).unwrap().filled, Qty(10));
+        assert_eq!((e.update, e.filled), (None, Qty::from_raw(10)));
+        assert_eq!(t.get(&id(1)).unwrap().filled, Qty::from_raw(10));
     }
 
     /// A fill beyond the quantity is a venue anomaly: flagged and counted, whether it
@@ -1042,18 +1054,19 @@ mod tests {
     #[test]
     fn fills_beyond_the_quantity_are_flagged() {
         let mut t = Orders::new(8, 0);
-        t.insert(UnixNanos(0), request(1, 10), Price(100)).unwrap();
+        t.insert(UnixNanos(0), request(1, 10), Price::from_raw(100))
+            .unwrap();
         let e = t.apply(UnixNanos(1), &report(1, fill(8)));
         assert!(!e.overfill);
         let e = t.apply(UnixNanos(2), &report(1, fill(8)));
         assert!(e.overfill);
         assert_eq!(e.new_state(), Some(OrderState::Filled));
         assert!(
-            t.add_fill(&id(1), Qty(1)),
+            t.add_fill(&id(1), Qty::from_raw(1)),
             "a reconciled fill beyond it too"
         );
         assert_eq!(t.counters.overfills, 2);
-        assert_eq!(t.get(&id(1)).unwrap().filled, Qty(17));
+        assert_eq!(t.get(&id(1)).unwrap().filled, Qty::from_raw(17));
     }
 
     /// Cancels move live orders to `CancelInFlight` (a cancel-all again restarts the
@@ -1084,7 +1097,7 @@ mod tests {
     #[test]
     fn restored_in_flight_orders_are_unknown_and_looked_up() {
         let mut t = Orders::new(8, 0);
-        let mut sent = Order::sent(request(1, 10), UnixNanos(5), Price(100));
+        let mut sent = Order::sent(request(1, 10), UnixNanos(5), Price::from_raw(100));
         t.restore(UnixNanos(100), sent);
         let o = *t.get(&id(1)).unwrap();
         assert_eq!(
@@ -1096,14 +1109,14 @@ mod tests {
             UnixNanos(7),
             OrderState::Open,
             Some(VenueOrderId(3)),
-            Qty(4),
+            Qty::from_raw(4),
         );
         t.restore(UnixNanos(100), sent);
         let o = *t.get(&id(2)).unwrap();
         assert_eq!((o.state, o.lookup_at), (OrderState::Open, UnixNanos::NEVER));
         assert_eq!(
             (o.filled, o.venue_order_id),
-            (Qty(4), Some(VenueOrderId(3)))
+            (Qty::from_raw(4), Some(VenueOrderId(3)))
         );
     }
 }

@@ -11,7 +11,7 @@
 use crate::config::{Config, MaintenanceWindow};
 use crate::guards::{GuardId, WINDOWS_MAX};
 use crate::ledger::{DailyPnl, FeeRates, Ledger};
-use crate::model::{ClientOrderId, InstrumentId, Venue};
+use crate::model::{ClientOrderId, InstrumentId, MoneyOverflow, Venue};
 use crate::orders::Order;
 use crate::output::{JournalEvent, JournalRecord, Mode};
 use crate::time::{NANOS_PER_MINUTE, UnixNanos};
@@ -48,6 +48,16 @@ pub enum RecoveryError {
         sequence: u64,
         /// Instrument index.
         instrument: u16,
+    },
+    /// A journaled fill does not fit the ledger (its position, fees or PnL would
+    /// overflow). The live engine refuses such fills before journaling them, so the
+    /// journal is corrupt or was written by something else.
+    #[error("record {sequence}: the fill cannot be booked: {overflow}")]
+    FillOverflow {
+        /// Record sequence.
+        sequence: u64,
+        /// What did not fit.
+        overflow: MoneyOverflow,
     },
 }
 
@@ -219,7 +229,12 @@ impl RecoveredState {
                 check_instrument(fill.instrument, self.ledger.instrument_count())?;
                 let mut booked = *fill;
                 booked.fee = Some(*fee);
-                self.ledger.book(&booked);
+                self.ledger
+                    .book(&booked)
+                    .map_err(|overflow| RecoveryError::FillOverflow {
+                        sequence: record.sequence,
+                        overflow,
+                    })?;
                 self.fills += 1;
                 if let Some(o) = client_order_id.and_then(|id| self.live_orders.get_mut(&id)) {
                     // An overfill was flagged when it happened; recovery only restores it.

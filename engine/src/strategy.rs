@@ -53,10 +53,10 @@ impl PairSpec {
                 .expect("validated: pair venues are listed")
         };
         let (a, b) = (listing(venues[0]), listing(venues[1]));
-        let common_lot = Qty(lcm(a.lot.raw(), b.lot.raw()));
+        let common_lot = Qty::from_raw(lcm(a.lot.raw(), b.lot.raw()));
         let min = a.min_qty.max(b.min_qty);
         let lots = (min.raw() + common_lot.raw() - 1) / common_lot.raw();
-        let common_min = Qty(lots * common_lot.raw());
+        let common_min = Qty::from_raw(lots * common_lot.raw());
         PairSpec {
             instrument,
             venues,
@@ -228,12 +228,32 @@ pub fn edge(buy: Price, sell: Price) -> CentiBps {
     if buy.raw() <= 0 {
         return CentiBps::ZERO;
     }
+    // Book prices are never negative, so `sell - buy` fits (it is at least `-buy`).
     match (sell.raw() - buy.raw()).checked_mul(CENTIBPS_PER_UNIT) {
-        Some(diff) => CentiBps(diff / buy.raw()),
+        Some(diff) => CentiBps::from_raw(diff / buy.raw()),
         None => {
             let diff = i128::from(sell.raw() - buy.raw()) * i128::from(CENTIBPS_PER_UNIT);
-            CentiBps((diff / i128::from(buy.raw())) as i64)
+            // Saturating: an edge beyond ±9.2e14 bps (a venue's absurd price) still
+            // clears every threshold, as it would have; it must not wrap negative.
+            let edge = diff / i128::from(buy.raw());
+            CentiBps::from_raw(i64::try_from(edge).unwrap_or(if edge < 0 {
+                i64::MIN
+            } else {
+                i64::MAX
+            }))
         }
+    }
+}
+
+/// `pct` % of a non-negative `value`, rounded down. The product is formed in `i128`
+/// only when it does not fit an `i64` (a venue's absurd level size); the share, at most
+/// `value` itself, always fits.
+fn percent_of(value: i64, pct: u32) -> i64 {
+    assert!(pct <= 100, "a share of at most 100 %");
+    match value.checked_mul(i64::from(pct)) {
+        Some(product) => product / 100,
+        None => i64::try_from(i128::from(value) * i128::from(pct) / 100)
+            .expect("a share of at most 100 % fits"),
     }
 }
 
@@ -242,8 +262,10 @@ pub fn edge(buy: Price, sell: Price) -> CentiBps {
 pub fn buy_limit(price: Price, rate: CentiBps, tick: Price) -> Price {
     let raw = i128::from(price.raw()) * i128::from(CENTIBPS_PER_UNIT + rate.raw())
         / i128::from(CENTIBPS_PER_UNIT);
-    let raw = raw as i64;
-    Price((raw - raw.rem_euclid(tick.raw())).max(price.raw()))
+    // Saturating: a limit above the `i64` range (a venue's absurd ask) is pinned at the
+    // top instead of wrapping negative; it still never goes below `price`.
+    let raw = i64::try_from(raw).unwrap_or(i64::MAX);
+    Price::from_raw((raw - raw.rem_euclid(tick.raw())).max(price.raw()))
 }
 
 /// `price × (1 − rate)` rounded up to `tick`, never above `price`.
@@ -257,7 +279,7 @@ pub fn sell_limit(price: Price, rate: CentiBps, tick: Price) -> Price {
     } else {
         raw + tick.raw() - rem
     };
-    Price(up.min(price.raw()).max(tick.raw()))
+    Price::from_raw(up.min(price.raw()).max(tick.raw()))
 }
 
 /// Inputs of one evaluation besides the books.
@@ -304,7 +326,8 @@ pub fn evaluate(
         opp.gross_edge = edge(bt.ask, st.bid);
         let costs =
             spec.taker_fees[buy].raw() + spec.taker_fees[sell].raw() + params.slippage_buffer.raw();
-        opp.net_edge = CentiBps(opp.gross_edge.raw() - costs);
+        // Saturating: a saturated gross edge (see `edge`) stays saturated.
+        opp.net_edge = opp.gross_edge.saturating_sub(CentiBps::from_raw(costs));
         // Direction 0 buys on slot 0: it shrinks a position that is short slot 0.
         let p0 = ctx.positions[0].raw();
         opp.reducing = (d == 0 && p0 < 0) || (d == 1 && p0 > 0);
@@ -318,7 +341,7 @@ pub fn evaluate(
             continue;
         }
         let depth = bt.ask_qty.min(st.bid_qty);
-        let depth_share = Qty(depth.raw() * i64::from(params.depth_fraction_pct) / 100);
+        let depth_share = Qty::from_raw(percent_of(depth.raw(), params.depth_fraction_pct));
         let by_notional = qty_for_notional(
             params.order_notional,
             bt.ask,
@@ -332,12 +355,12 @@ pub fn evaluate(
                 .raw()
                 .abs()
                 .min(ctx.positions[1].raw().abs());
-            Qty(spread)
+            Qty::from_raw(spread)
         } else {
             let price = bt.ask.max(st.bid);
             let room = *headroom_cache.get_or_insert_with(&headroom);
             qty_for_notional(
-                Notional(room.raw() / 2),
+                Notional::from_raw(room.raw() / 2),
                 price,
                 spec.scales.price,
                 spec.scales.qty,
@@ -409,7 +432,8 @@ pub fn maker_candidate(
         maker_slot: buy,
         buy: true,
         price: bt.bid,
-        net_edge: CentiBps(gross.raw() - costs),
+        // Saturating, as in `evaluate`.
+        net_edge: gross.saturating_sub(CentiBps::from_raw(costs)),
     })
 }
 
@@ -594,7 +618,10 @@ pub fn unwind_choice(
     positions: [i64; 2],
     books_ok: [bool; 2],
 ) -> Result<UnwindChoice, UnwindBlocked> {
-    let net = positions[0] + positions[1];
+    // The ledger keeps positions within ±POSITION_ABS_MAX, so the net and |net| fit.
+    let net = positions[0]
+        .checked_add(positions[1])
+        .expect("positions within POSITION_ABS_MAX: their sum fits");
     assert!(net != 0, "unwind_choice needs an imbalance");
     let mut best: Option<(i64, i64, UnwindChoice)> = None;
     let mut book_blocked = false;
@@ -604,7 +631,7 @@ pub fn unwind_choice(
             continue;
         }
         let (lot, min) = (spec.lots[slot].raw(), spec.min_qtys[slot].raw());
-        let down = Qty(net.abs().min(pos.abs()))
+        let down = Qty::from_raw(net.abs().min(pos.abs()))
             .round_down_to(spec.lots[slot])
             .raw();
         let up = (net.abs() + lot - 1) / lot * lot;
@@ -619,7 +646,7 @@ pub fn unwind_choice(
             let residual = (net.abs() - qty).abs();
             let key = (residual, -pos.abs());
             if best.is_none_or(|(r, p, _)| key < (r, p)) {
-                let qty = Qty(qty);
+                let qty = Qty::from_raw(qty);
                 best = Some((key.0, key.1, UnwindChoice { slot, qty }));
             }
         }
@@ -685,16 +712,16 @@ mod tests {
 
     fn top(bid: i64, bid_qty: i64, ask: i64, ask_qty: i64) -> TopOfBook {
         TopOfBook {
-            bid: Price(bid),
-            bid_qty: Qty(bid_qty),
-            ask: Price(ask),
-            ask_qty: Qty(ask_qty),
+            bid: Price::from_raw(bid),
+            bid_qty: Qty::from_raw(bid_qty),
+            ask: Price::from_raw(ask),
+            ask_qty: Qty::from_raw(ask_qty),
         }
     }
 
     fn ctx(positions: [i64; 2]) -> EvalContext {
         EvalContext {
-            positions: [Qty(positions[0]), Qty(positions[1])],
+            positions: [Qty::from_raw(positions[0]), Qty::from_raw(positions[1])],
             gate: None,
             book_problem: [None, None],
         }
@@ -708,39 +735,80 @@ mod tests {
     fn common_lot_and_minimum_cover_both_venues() {
         let (_, s) = spec();
         // Binance 0.001 BTC, OKX 0.0001 BTC (0.01 contract × 0.01 BTC) at qty scale 4.
-        assert_eq!(s.common_lot, Qty(10));
-        assert_eq!(s.common_min, Qty(10));
-        assert_eq!(s.dust(), Qty(1));
+        assert_eq!(s.common_lot, Qty::from_raw(10));
+        assert_eq!(s.common_min, Qty::from_raw(10));
+        assert_eq!(s.dust(), Qty::from_raw(1));
+    }
+
+    #[test]
+    fn edges_limits_and_depth_shares_of_absurd_prices_saturate() {
+        let top = Price::from_raw(i64::MAX);
+        assert_eq!(edge(Price::from_raw(1), top), CentiBps::from_raw(i64::MAX));
+        assert_eq!(
+            buy_limit(top, CentiBps::from_bps(2), Price::from_raw(1)),
+            top,
+            "pinned at the top, never wrapped below the price"
+        );
+        assert_eq!(percent_of(i64::MAX, 100), i64::MAX);
+        assert_eq!(percent_of(i64::MAX, 50), i64::MAX / 2);
+        assert_eq!(percent_of(1_001, 30), 300);
     }
 
     #[test]
     fn edge_and_limits() {
         // 60000.0 → 60012.0 is exactly 2 bps.
-        assert_eq!(edge(Price(600_000), Price(600_120)), CentiBps(200));
         assert_eq!(
-            buy_limit(Price(600_000), CentiBps::from_bps(2), Price(1)),
-            Price(600_120)
+            edge(Price::from_raw(600_000), Price::from_raw(600_120)),
+            CentiBps::from_raw(200)
         );
         assert_eq!(
-            sell_limit(Price(600_000), CentiBps::from_bps(2), Price(1)),
-            Price(599_880)
+            buy_limit(
+                Price::from_raw(600_000),
+                CentiBps::from_bps(2),
+                Price::from_raw(1)
+            ),
+            Price::from_raw(600_120)
+        );
+        assert_eq!(
+            sell_limit(
+                Price::from_raw(600_000),
+                CentiBps::from_bps(2),
+                Price::from_raw(1)
+            ),
+            Price::from_raw(599_880)
         );
         // Rounding stays inside the allowance and on the tick.
         assert_eq!(
-            buy_limit(Price(1000), CentiBps::from_bps(50), Price(10)),
-            Price(1000)
+            buy_limit(
+                Price::from_raw(1000),
+                CentiBps::from_bps(50),
+                Price::from_raw(10)
+            ),
+            Price::from_raw(1000)
         );
         assert_eq!(
-            sell_limit(Price(1000), CentiBps::from_bps(50), Price(10)),
-            Price(1000)
+            sell_limit(
+                Price::from_raw(1000),
+                CentiBps::from_bps(50),
+                Price::from_raw(10)
+            ),
+            Price::from_raw(1000)
         );
         assert_eq!(
-            buy_limit(Price(1000), CentiBps::from_bps(100), Price(10)),
-            Price(1010)
+            buy_limit(
+                Price::from_raw(1000),
+                CentiBps::from_bps(100),
+                Price::from_raw(10)
+            ),
+            Price::from_raw(1010)
         );
         assert_eq!(
-            sell_limit(Price(1000), CentiBps::from_bps(100), Price(10)),
-            Price(990)
+            sell_limit(
+                Price::from_raw(1000),
+                CentiBps::from_bps(100),
+                Price::from_raw(10)
+            ),
+            Price::from_raw(990)
         );
     }
 
@@ -753,12 +821,12 @@ mod tests {
             top(600_800, 100, 600_810, 100),
         ];
         let o = evaluate(UnixNanos(1), &s, &c.strategy, tops, &ctx([0, 0]), room);
-        assert_eq!(o[0].gross_edge, CentiBps(1333));
-        assert_eq!(o[0].net_edge, CentiBps(1333 - 1000 - 50));
+        assert_eq!(o[0].gross_edge, CentiBps::from_raw(1333));
+        assert_eq!(o[0].net_edge, CentiBps::from_raw(1333 - 1000 - 50));
         assert_eq!(o[0].blocked, None);
         // 100 USDT at 60000 → 0.0016 BTC → 0.001 after the common lot; depth 50 % of 0.01.
-        assert_eq!(o[0].qty_before_risk, Qty(10));
-        assert_eq!(o[0].qty_after_risk, Qty(10));
+        assert_eq!(o[0].qty_before_risk, Qty::from_raw(10));
+        assert_eq!(o[0].qty_after_risk, Qty::from_raw(10));
         assert_eq!(o[1].blocked, Some(Blocked::BelowThreshold));
     }
 
@@ -780,7 +848,11 @@ mod tests {
             Notional::from_usd(10)
         });
         assert_eq!(o[0].blocked, Some(Blocked::NoHeadroom));
-        assert_eq!(o[0].qty_before_risk, Qty(10), "before risk is unchanged");
+        assert_eq!(
+            o[0].qty_before_risk,
+            Qty::from_raw(10),
+            "before risk is unchanged"
+        );
     }
 
     #[test]
@@ -804,7 +876,7 @@ mod tests {
         assert_eq!(o[1].blocked, None);
         assert_eq!(
             o[1].qty_after_risk,
-            Qty(10),
+            Qty::from_raw(10),
             "order notional bounds it below the 0.002 position"
         );
     }

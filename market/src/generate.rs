@@ -483,8 +483,8 @@ impl DerivedBook {
     fn shifted_levels(&self, shift_ticks: i64, depth: usize) -> (Vec<Level>, Vec<Level>) {
         let unit = self.size_unit;
         let level = |(p, q): (&i64, &i64)| Level {
-            price: Price(p + shift_ticks),
-            qty: Qty((q / unit).max(1) * unit),
+            price: Price::from_raw(p + shift_ticks),
+            qty: Qty::from_raw((q / unit).max(1) * unit),
         };
         let bids = self.bids.iter().rev().take(depth).map(level).collect();
         let asks = self.asks.iter().take(depth).map(level).collect();
@@ -665,7 +665,7 @@ impl Model {
             venue: self.venue,
             instrument: InstrumentId(book.table_index),
             price: touch.price,
-            qty: Qty((qty.raw() / unit).max(1) * unit),
+            qty: Qty::from_raw((qty.raw() / unit).max(1) * unit),
             aggressor: *aggressor,
             ts: m.ts_exchange,
         };

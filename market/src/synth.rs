@@ -302,17 +302,19 @@ impl SyntheticMarket {
             asks: Vec::with_capacity(depth),
         };
         for k in 0..depth as i64 {
-            let p = Price(best_bid - k * tick);
-            let qty = find(&prev.bids, p).unwrap_or_else(|| Qty(self.rng.range(lo, hi) as i64));
+            let p = Price::from_raw(best_bid - k * tick);
+            let qty =
+                find(&prev.bids, p).unwrap_or_else(|| Qty::from_raw(self.rng.range(lo, hi) as i64));
             book.bids.push(Level { price: p, qty });
-            let p = Price(best_ask + k * tick);
-            let qty = find(&prev.asks, p).unwrap_or_else(|| Qty(self.rng.range(lo, hi) as i64));
+            let p = Price::from_raw(best_ask + k * tick);
+            let qty =
+                find(&prev.asks, p).unwrap_or_else(|| Qty::from_raw(self.rng.range(lo, hi) as i64));
             book.asks.push(Level { price: p, qty });
         }
         // A few resting sizes change on every update.
         for _ in 0..self.rng.range(1, 3) {
             let k = self.rng.below(depth.min(5) as u64) as usize;
-            let q = Qty(self.rng.range(lo, hi) as i64);
+            let q = Qty::from_raw(self.rng.range(lo, hi) as i64);
             if self.rng.below(2) == 0 {
                 book.bids[k].qty = q;
             } else {
@@ -362,7 +364,7 @@ impl SyntheticMarket {
         } else {
             book.bids[0].price
         };
-        let qty = Qty(self.rng.range(
+        let qty = Qty::from_raw(self.rng.range(
             self.params.trade_qty.0 as u64,
             self.params.trade_qty.1 as u64,
         ) as i64);
@@ -427,8 +429,8 @@ mod tests {
     fn engine_books_rebuilt_from_the_stream_stay_valid_and_match_the_model() {
         let mut m = market(3);
         let mut books = [
-            Book::new(Venue::Binance, InstrumentId(0), Price(1), 4096),
-            Book::new(Venue::Okx, InstrumentId(0), Price(1), 4096),
+            Book::new(Venue::Binance, InstrumentId(0), Price::from_raw(1), 4096),
+            Book::new(Venue::Okx, InstrumentId(0), Price::from_raw(1), 4096),
         ];
         for (i, v) in [Venue::Binance, Venue::Okx].into_iter().enumerate() {
             if let MarketUpdate::Snapshot {

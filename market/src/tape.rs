@@ -165,7 +165,7 @@ impl Book {
     fn apply(&mut self, bids: &[Level], asks: &[Level]) {
         for (side, levels) in [(&mut self.bids, bids), (&mut self.asks, asks)] {
             for l in levels {
-                if l.qty.0 <= 0 {
+                if l.qty.raw() <= 0 {
                     side.remove(&l.price);
                 } else {
                     side.insert(l.price, l.qty);

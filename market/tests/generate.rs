@@ -46,7 +46,7 @@ fn replay_books(paths: &[PathBuf]) -> (Vec<Book>, Vec<Mids>) {
     let recording = Recording::open(paths).unwrap();
     let mut books: Vec<Book> = Venue::ALL
         .iter()
-        .map(|v| Book::new(*v, InstrumentId(0), Price(1), 1 << 16))
+        .map(|v| Book::new(*v, InstrumentId(0), Price::from_raw(1), 1 << 16))
         .collect();
     let mut mids = Vec::new();
     let mut reader = recording.reader(None);

@@ -172,14 +172,16 @@ impl InstrumentMeta {
         let l = self.listing(venue)?;
         parse_unsigned_decimal(&l.tick, self.price_scale)
             .ok()
-            .map(Price)
+            .map(Price::from_raw)
     }
 
     /// The contract value of the listing on `venue` in raw quantity units.
     pub fn contract_value(&self, venue: Venue) -> Option<Qty> {
         let l = self.listing(venue)?;
         let text = l.contract_value.as_ref()?;
-        parse_unsigned_decimal(text, self.qty_scale).ok().map(Qty)
+        parse_unsigned_decimal(text, self.qty_scale)
+            .ok()
+            .map(Qty::from_raw)
     }
 }
 
@@ -464,10 +466,13 @@ mod tests {
         assert_eq!(back.instruments, m.instruments);
         assert_eq!(back.derivation, m.derivation);
         assert_eq!(back.venues()[&Venue::Okx], Origin::Derived);
-        assert_eq!(back.instruments[0].tick(Venue::Okx), Some(Price(1)));
+        assert_eq!(
+            back.instruments[0].tick(Venue::Okx),
+            Some(Price::from_raw(1))
+        );
         assert_eq!(
             back.instruments[0].contract_value(Venue::Okx),
-            Some(Qty(100))
+            Some(Qty::from_raw(100))
         );
     }
 

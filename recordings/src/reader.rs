@@ -610,8 +610,8 @@ impl StreamCursor {
                     return Err(self.bad_row(i, &format!("side code {side} is not 0 or 1")));
                 }
                 let level = Level {
-                    price: Price(c.price[i]),
-                    qty: Qty(c.qty[i]),
+                    price: Price::from_raw(c.price[i]),
+                    qty: Qty::from_raw(c.qty[i]),
                 };
                 self.message.push_level(side, level);
             }

@@ -23,8 +23,8 @@ use std::sync::Arc;
 
 fn level(price: i64, qty: i64) -> Level {
     Level {
-        price: Price(price),
-        qty: Qty(qty),
+        price: Price::from_raw(price),
+        qty: Qty::from_raw(qty),
     }
 }
 
@@ -74,10 +74,10 @@ fn every_kind_of_message_round_trips_through_a_file() {
     let bids = [level(600_000, 15), level(599_999, 0)];
     let asks = [level(600_001, 7)];
     let top = TopOfBook {
-        bid: Price(600_000),
-        bid_qty: Qty(15),
-        ask: Price(600_001),
-        ask_qty: Qty(7),
+        bid: Price::from_raw(600_000),
+        bid_qty: Qty::from_raw(15),
+        ask: Price::from_raw(600_001),
+        ask_qty: Qty::from_raw(7),
     };
     let messages = vec![
         message(
@@ -129,8 +129,8 @@ fn every_kind_of_message_round_trips_through_a_file() {
             Venue::Binance,
             Body::Trade {
                 trade_id: Some(77),
-                price: Price(600_001),
-                qty: Qty(3),
+                price: Price::from_raw(600_001),
+                qty: Qty::from_raw(3),
                 aggressor: Side::Buy,
             },
         ),
@@ -139,8 +139,8 @@ fn every_kind_of_message_round_trips_through_a_file() {
             Venue::Okx,
             Body::Trade {
                 trade_id: None,
-                price: Price(600_000),
-                qty: Qty(100),
+                price: Price::from_raw(600_000),
+                qty: Qty::from_raw(100),
                 aggressor: Side::Sell,
             },
         ),

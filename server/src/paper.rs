@@ -285,7 +285,7 @@ mod tests {
         let config = Config::embedded(Profile::Paper);
         let n = config.instruments.len();
         let mut positions: BasePositions = [vec![Qty::ZERO; n], vec![Qty::ZERO; n]];
-        positions[Venue::Binance.index()][0] = Qty(base);
+        positions[Venue::Binance.index()][0] = Qty::from_raw(base);
         PaperWorld::new(
             &config,
             PaperOptions::default(),
@@ -322,7 +322,10 @@ mod tests {
         assert_eq!(snaps.len(), 2, "{snaps:?}");
         for snap in snaps {
             let expected = if snap.venue == Venue::Binance { -10 } else { 0 };
-            assert_eq!(snap.positions[0], (InstrumentId(0), Qty(expected)));
+            assert_eq!(
+                snap.positions[0],
+                (InstrumentId(0), Qty::from_raw(expected))
+            );
         }
     }
 
@@ -336,8 +339,8 @@ mod tests {
             venue: Venue::Binance,
             instrument: InstrumentId(0),
             side: Side::Buy,
-            price: Price(ask.raw() + 10),
-            qty: Qty(10),
+            price: Price::from_raw(ask.raw() + 10),
+            qty: Qty::from_raw(10),
             time_in_force: TimeInForce::Ioc,
             reduce_only: false,
             expires_at: now.plus_millis(5_000),
@@ -360,6 +363,6 @@ mod tests {
         assert!(fills.iter().all(|t| t.0 >> 40 == 7), "{fills:?}");
         let recon = w.exchange.reconciliation(Venue::Binance, now);
         assert!(recon.fills.iter().all(|f| f.trade_id.0 >> 40 == 7));
-        assert_eq!(recon.positions[0].1, Qty(10));
+        assert_eq!(recon.positions[0].1, Qty::from_raw(10));
     }
 }

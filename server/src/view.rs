@@ -517,7 +517,7 @@ fn pnl(engine: &Engine, now: UnixNanos) -> Value {
         "totals": pnl_totals(engine),
         "fills": m.fills,
         "maker_fills": m.maker_fills,
-        "traded_notional_usd": usd(Notional(m.traded_notional)),
+        "traded_notional_usd": usd(Notional::from_raw(m.traded_notional)),
         "per_position": position_rows(engine),
     })
 }

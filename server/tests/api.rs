@@ -460,8 +460,8 @@ async fn control_patch_changes_safe_fields_only() {
         ),
         (
             json!({"order_notional_usdt": "lots"}),
-            StatusCode::BAD_REQUEST,
-            "bad_request",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_value",
         ),
         (
             json!({"safe_mode": false}),
@@ -638,6 +638,158 @@ async fn config_validate_apply_rollback() {
         )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    h.stop().await;
+}
+
+/// Sends `body` as it is (not through `serde_json::Value`, whose numbers are `f64`).
+async fn patch_control(h: &Harness, body: &str) -> (StatusCode, Value) {
+    let req = axum::http::Request::builder()
+        .method("PATCH")
+        .uri("/api/ui/control")
+        .header("authorization", format!("Bearer {ALICE}"))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body.to_owned()))
+        .unwrap();
+    let (s, text) = h.send(req).await;
+    let v = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+    (s, v)
+}
+
+/// The newest `control_patched` journal record contains `raw` (its JSON text).
+async fn assert_last_patch_journals(h: &Harness, raw: &str) {
+    let (s, v) = h
+        .call(
+            "GET",
+            "/api/ui/events/export?format=json&limit=20",
+            Some(AUDIT),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let patches: Vec<String> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "control_patched")
+        .map(|e| e["body"].to_string())
+        .collect();
+    assert!(
+        patches.last().is_some_and(|b| b.contains(raw)),
+        "{raw} not in {patches:?}"
+    );
+}
+
+/// Money in a control patch is decimal text parsed straight into fixed point, never
+/// through `f64`: a decimal string, or a JSON number read from its literal text, is
+/// taken digit for digit (the journal records the raw integer); an exponent, junk, a
+/// negative notional, excess decimals or another JSON type is a 422 naming the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_patch_money_is_exact_decimal_text_never_a_float() {
+    let h = start(Mode::OpenRead).await;
+    // Room for a 1234.5678 USDT order under the per-symbol cap.
+    let yaml = PAPER_YAML.replace("per_symbol_usd: 1000", "per_symbol_usd: 2000");
+    let (s, v) = h
+        .call(
+            "POST",
+            "/api/ui/config/apply",
+            Some(ALICE),
+            Some(json!({"yaml": yaml})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // (body, raw integer the journal must record, control-state figure)
+    for (body, raw, shown) in [
+        (
+            r#"{"order_notional_usdt": "1234.5678"}"#,
+            r#""order_notional":123456780000"#,
+            ("order_notional_usdt", 1234.5678),
+        ),
+        (
+            r#"{"order_notional_usdt": 999.12345678000000000000000000}"#,
+            r#""order_notional":99912345678"#,
+            ("order_notional_usdt", 999.12345678),
+        ),
+        (
+            r#"{"min_spread_bps": "2.25"}"#,
+            r#""min_spread":225"#,
+            ("min_spread_bps", 2.25),
+        ),
+        (
+            r#"{"min_spread_bps": 1.5}"#,
+            r#""min_spread":150"#,
+            ("min_spread_bps", 1.5),
+        ),
+    ] {
+        let (s, v) = patch_control(&h, body).await;
+        assert_eq!(s, StatusCode::OK, "{body} → {v}");
+        assert_last_patch_journals(&h, raw).await;
+        let (field, figure) = shown;
+        assert_eq!(
+            h.get("/api/ui/control-state").await[field],
+            figure,
+            "{body}"
+        );
+    }
+    // (body, the field and the words the message must name)
+    for (body, words) in [
+        (r#"{"order_notional_usdt": "1e400"}"#, "not a plain decimal"),
+        (r#"{"order_notional_usdt": 1e400}"#, "not a plain decimal"),
+        (r#"{"order_notional_usdt": 1E2}"#, "not a plain decimal"),
+        (r#"{"order_notional_usdt": "abc"}"#, "not a plain decimal"),
+        (r#"{"order_notional_usdt": "NaN"}"#, "not a plain decimal"),
+        (r#"{"order_notional_usdt": ""}"#, "empty number"),
+        (
+            r#"{"order_notional_usdt": "-5"}"#,
+            "must be in (0, 1000000], got -5",
+        ),
+        (
+            r#"{"order_notional_usdt": "0"}"#,
+            "must be in (0, 1000000], got 0",
+        ),
+        (
+            r#"{"order_notional_usdt": "1.123456789"}"#,
+            "more than 8 decimals",
+        ),
+        (
+            r#"{"order_notional_usdt": 100.000000001}"#,
+            "more than 8 decimals",
+        ),
+        (
+            r#"{"order_notional_usdt": "99999999999999999999"}"#,
+            "out of range",
+        ),
+        (
+            r#"{"order_notional_usdt": true}"#,
+            "must be a decimal string",
+        ),
+        (
+            r#"{"order_notional_usdt": [1]}"#,
+            "must be a decimal string",
+        ),
+        (r#"{"min_spread_bps": "1.234"}"#, "more than 2 decimals"),
+        (
+            r#"{"min_spread_bps": "-1000.01"}"#,
+            "within ±1000, got -1000.01",
+        ),
+    ] {
+        let (s, v) = patch_control(&h, body).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body} → {v}");
+        assert_error(&v, "invalid_value");
+        let message = v["error"]["message"].as_str().unwrap();
+        let field = if body.contains("min_spread_bps") {
+            "min_spread_bps"
+        } else {
+            "order_notional_usdt"
+        };
+        assert!(
+            message.contains(field) && message.contains(words),
+            "{body} → {message}"
+        );
+    }
+    // Nothing refused reached the engine: the last good values stand.
+    let cs = h.get("/api/ui/control-state").await;
+    assert_eq!(cs["order_notional_usdt"], 999.12345678);
+    assert_eq!(cs["min_spread_bps"], 1.5);
     h.stop().await;
 }
 

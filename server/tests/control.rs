@@ -18,8 +18,8 @@ fn trade() -> Event {
     Event::Market(MarketUpdate::Trade {
         venue: Venue::Binance,
         instrument: InstrumentId(0),
-        price: Price(1),
-        qty: Qty(1),
+        price: Price::from_raw(1),
+        qty: Qty::from_raw(1),
         aggressor: Side::Buy,
         ts: UnixNanos(1),
     })

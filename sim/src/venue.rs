@@ -179,7 +179,7 @@ impl SimVenue {
             .map(|(i, inst)| {
                 let tick = inst.listings[venue.index()]
                     .as_ref()
-                    .map_or(Price(1), |l| l.tick);
+                    .map_or(Price::from_raw(1), |l| l.tick);
                 Book::new(venue, InstrumentId(i as u16), tick, 8192)
             })
             .collect();
@@ -636,7 +636,7 @@ impl SimVenue {
                 ));
                 return;
             }
-            qty = Qty(qty.raw().min(reducible));
+            qty = Qty::from_raw(qty.raw().min(reducible));
         }
         let top = self.books[i].top();
         let crosses = match o.side {
@@ -705,7 +705,7 @@ impl SimVenue {
     fn lot(&self, instrument: InstrumentId) -> (Qty, Qty) {
         self.config
             .listing(self.venue, instrument)
-            .map_or((Qty(1), Qty(1)), |l| (l.lot, l.min_qty))
+            .map_or((Qty::from_raw(1), Qty::from_raw(1)), |l| (l.lot, l.min_qty))
     }
 
     /// Taker fill walking the book up to the order's limit, at most `max_qty`, in
@@ -730,7 +730,7 @@ impl SimVenue {
             if remaining <= 0 {
                 break;
             }
-            let q = Qty(remaining.min(l.qty.raw())).round_down_to(lot);
+            let q = Qty::from_raw(remaining.min(l.qty.raw())).round_down_to(lot);
             if q.is_positive() {
                 self.fill(now, id, l.price, q, Liquidity::Taker, out);
                 remaining -= q.raw();
@@ -751,14 +751,14 @@ impl SimVenue {
         let trade_id = TradeId(self.next_trade_id);
         self.next_trade_id += 1;
         let o = self.orders.get_mut(&id).expect("filling a known order");
-        o.filled = Qty(o.filled.raw() + qty.raw());
+        o.filled = Qty::from_raw(o.filled.raw() + qty.raw());
         let (req, owner) = (o.request, o.owner);
         if o.filled >= o.request.qty {
             o.open = false;
             o.state = OrderState::Filled;
         }
         let i = req.instrument.index();
-        self.positions[i] = Qty(self.positions[i].raw() + req.side.sign() * qty.raw());
+        self.positions[i] = Qty::from_raw(self.positions[i].raw() + req.side.sign() * qty.raw());
         let scales = self.config.instruments[i].scales;
         let rates = &self.config.venues[self.venue.index()];
         let rate = if liquidity == Liquidity::Maker {
@@ -847,14 +847,14 @@ impl SimVenue {
         for id in ids {
             let o = self.orders.get_mut(&id).expect("open");
             let ahead = o.queue_ahead.raw().min(volume);
-            o.queue_ahead = Qty(o.queue_ahead.raw() - ahead);
+            o.queue_ahead = Qty::from_raw(o.queue_ahead.raw() - ahead);
             volume -= ahead;
             let rest = o.request.qty.raw() - o.filled.raw();
-            let q = Qty(rest.min(volume)).round_down_to(lot).raw();
+            let q = Qty::from_raw(rest.min(volume)).round_down_to(lot).raw();
             let limit = o.request.price;
             if q > 0 {
                 volume -= q;
-                self.fill(now, id, limit, Qty(q), Liquidity::Maker, &mut out);
+                self.fill(now, id, limit, Qty::from_raw(q), Liquidity::Maker, &mut out);
             }
         }
         out
@@ -875,7 +875,7 @@ impl SimVenue {
             .map(|o| {
                 (
                     o.request.client_order_id,
-                    Qty(o.request.qty.raw() - o.filled.raw()),
+                    Qty::from_raw(o.request.qty.raw() - o.filled.raw()),
                     o.request.price,
                 )
             })
@@ -905,8 +905,8 @@ mod tests {
             Seeds::new(1).stream("venue", 1),
         );
         let lv = |p, q| Level {
-            price: Price(p),
-            qty: Qty(q),
+            price: Price::from_raw(p),
+            qty: Qty::from_raw(q),
         };
         v.on_market(
             UnixNanos(1),
@@ -931,8 +931,8 @@ mod tests {
             venue: Venue::Okx,
             instrument: InstrumentId(0),
             side,
-            price: Price(price),
-            qty: Qty(qty),
+            price: Price::from_raw(price),
+            qty: Qty::from_raw(qty),
             time_in_force: tif,
             reduce_only: false,
             expires_at: UnixNanos(u64::MAX),
@@ -963,9 +963,12 @@ mod tests {
         );
         assert_eq!(
             fills(&out),
-            vec![(Price(600_010), Qty(10)), (Price(600_020), Qty(15))]
+            vec![
+                (Price::from_raw(600_010), Qty::from_raw(10)),
+                (Price::from_raw(600_020), Qty::from_raw(15))
+            ]
         );
-        assert_eq!(v.position(InstrumentId(0)), Qty(25));
+        assert_eq!(v.position(InstrumentId(0)), Qty::from_raw(25));
         let out = v.submit(
             UnixNanos(3),
             InstanceId(0),
@@ -994,8 +997,8 @@ mod tests {
         let trade = |q| MarketUpdate::Trade {
             venue: Venue::Okx,
             instrument: InstrumentId(0),
-            price: Price(600_000),
-            qty: Qty(q),
+            price: Price::from_raw(600_000),
+            qty: Qty::from_raw(q),
             aggressor: Side::Sell,
             ts: UnixNanos(3),
         };
@@ -1005,7 +1008,7 @@ mod tests {
         );
         assert_eq!(
             fills(&v.on_market(UnixNanos(4), &trade(6))),
-            vec![(Price(600_000), Qty(4))]
+            vec![(Price::from_raw(600_000), Qty::from_raw(4))]
         );
     }
 

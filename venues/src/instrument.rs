@@ -78,7 +78,7 @@ impl InstrumentSpec {
                 if v == 0 {
                     return Err(spec_error("contract value must be positive".into()));
                 }
-                Some(Qty(v))
+                Some(Qty::from_raw(v))
             }
         };
         Ok(InstrumentSpec {
@@ -86,7 +86,7 @@ impl InstrumentSpec {
             instrument,
             symbol: symbol.to_owned(),
             scales,
-            tick: Price(tick),
+            tick: Price::from_raw(tick),
             contract_value,
         })
     }
@@ -95,7 +95,7 @@ impl InstrumentSpec {
     #[inline]
     pub fn price(&self, text: &str) -> Result<Price, Error> {
         parse_unsigned_decimal(text, self.scales.price)
-            .map(Price)
+            .map(Price::from_raw)
             .map_err(|source| self.decimal_error("price", source))
     }
 
@@ -103,7 +103,7 @@ impl InstrumentSpec {
     #[inline]
     pub fn base_qty(&self, text: &str) -> Result<Qty, Error> {
         parse_unsigned_decimal(text, self.scales.qty)
-            .map(Qty)
+            .map(Qty::from_raw)
             .map_err(|source| self.decimal_error("size", source))
     }
 
@@ -133,7 +133,7 @@ impl InstrumentSpec {
             return Err(self.not_representable(text));
         }
         i64::try_from(product / unit)
-            .map(Qty)
+            .map(Qty::from_raw)
             .map_err(|_| self.not_representable(text))
     }
 
@@ -188,11 +188,11 @@ mod tests {
         let id = config.instrument_by_name("BTC-USDT-PERP").unwrap();
         let binance = InstrumentSpec::from_config(&config, Venue::Binance, id).unwrap();
         assert_eq!(binance.symbol, "BTCUSDT");
-        assert_eq!(binance.tick, Price(1));
+        assert_eq!(binance.tick, Price::from_raw(1));
         assert_eq!(binance.contract_value, None);
         let okx = InstrumentSpec::from_config(&config, Venue::Okx, id).unwrap();
         assert_eq!(okx.symbol, "BTC-USDT-SWAP");
-        assert_eq!(okx.contract_value, Some(Qty(100)));
+        assert_eq!(okx.contract_value, Some(Qty::from_raw(100)));
         assert!(matches!(
             InstrumentSpec::from_config(&config, Venue::Okx, InstrumentId(99)),
             Err(Error::NoListing { .. })
@@ -202,11 +202,11 @@ mod tests {
     #[test]
     fn contracts_convert_to_base_units_exactly() {
         let spec = okx_swap();
-        assert_eq!(spec.size("7").unwrap(), Qty(700)); // 0.07 BTC
-        assert_eq!(spec.size("1.5").unwrap(), Qty(150));
-        assert_eq!(spec.size("0.01").unwrap(), Qty(1));
-        assert_eq!(spec.size("2.500").unwrap(), Qty(250));
-        assert_eq!(spec.size("0").unwrap(), Qty(0));
+        assert_eq!(spec.size("7").unwrap(), Qty::from_raw(700)); // 0.07 BTC
+        assert_eq!(spec.size("1.5").unwrap(), Qty::from_raw(150));
+        assert_eq!(spec.size("0.01").unwrap(), Qty::from_raw(1));
+        assert_eq!(spec.size("2.500").unwrap(), Qty::from_raw(250));
+        assert_eq!(spec.size("0").unwrap(), Qty::from_raw(0));
         // 0.001 contracts = 0.00001 BTC: finer than the quantity scale.
         assert!(matches!(
             spec.size("0.001"),
@@ -225,7 +225,7 @@ mod tests {
     #[test]
     fn prices_and_base_sizes_parse_without_floats() {
         let spec = okx_swap();
-        assert_eq!(spec.price("61496.50").unwrap(), Price(614_965));
+        assert_eq!(spec.price("61496.50").unwrap(), Price::from_raw(614_965));
         assert!(matches!(
             spec.price("61496.55"),
             Err(Error::Decimal {
@@ -240,7 +240,7 @@ mod tests {
                 ..
             })
         ));
-        assert_eq!(spec.base_qty("0.0001").unwrap(), Qty(1));
+        assert_eq!(spec.base_qty("0.0001").unwrap(), Qty::from_raw(1));
     }
 
     #[test]

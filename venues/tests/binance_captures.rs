@@ -57,10 +57,10 @@ impl Reference {
             .map_or((0, 0), |(p, q)| (*p, *q));
         let (ask, ask_qty) = self.asks.iter().next().map_or((0, 0), |(p, q)| (*p, *q));
         TopOfBook {
-            bid: Price(bid),
-            bid_qty: Qty(bid_qty),
-            ask: Price(ask),
-            ask_qty: Qty(ask_qty),
+            bid: Price::from_raw(bid),
+            bid_qty: Qty::from_raw(bid_qty),
+            ask: Price::from_raw(ask),
+            ask_qty: Qty::from_raw(ask_qty),
         }
     }
 }
@@ -317,8 +317,8 @@ fn run_without(
             resyncs_at.push(i);
             if let Some(book) = recover_from {
                 let level = |(p, q): (&i64, &i64)| Level {
-                    price: Price(*p),
-                    qty: Qty(*q),
+                    price: Price::from_raw(*p),
+                    qty: Qty::from_raw(*q),
                 };
                 sync.on_snapshot(
                     diff.sequence.last,

@@ -254,7 +254,7 @@ fn the_tickvault_seq_id_chain_is_accepted() {
     let mut book = Book::new(
         propbot_engine::model::Venue::Okx,
         InstrumentId(0),
-        propbot_engine::model::Price(1),
+        propbot_engine::model::Price::from_raw(1),
         1 << 16,
     );
     let mut chain = Vec::new();

@@ -580,10 +580,10 @@ fn build_listing(
     }
     Some(Listing {
         symbol: symbol?,
-        tick: Price(tick?),
-        lot: Qty(lot?),
-        min_qty: Qty(min_qty?),
-        contract_value: contract_value?.map(Qty),
+        tick: Price::from_raw(tick?),
+        lot: Qty::from_raw(lot?),
+        min_qty: Qty::from_raw(min_qty?),
+        contract_value: contract_value?.map(Qty::from_raw),
     })
 }
 
@@ -647,8 +647,8 @@ fn build_venues(v: &mut Validator, raw: &RawConfig) -> Option<[VenueConfig; Venu
         }
         out[venue.index()] = (|| {
             Some(VenueConfig {
-                maker_fee: CentiBps(maker?),
-                taker_fee: CentiBps(taker?),
+                maker_fee: CentiBps::from_raw(maker?),
+                taker_fee: CentiBps::from_raw(taker?),
                 orders_per_10s: o10?,
                 orders_per_min: o60?,
                 weight_per_min: w60?,
@@ -857,7 +857,7 @@ fn usd(
         min,
         MAX_USD * crate::model::NOTIONAL_ONE,
     )
-    .map(Notional)
+    .map(Notional::from_raw)
 }
 
 fn build_risk(v: &mut Validator, raw: &RawConfig) -> Option<RiskConfig> {
@@ -930,7 +930,8 @@ fn build_strategy(
         }
     }
     let bps = |v: &mut Validator, k: &str, leaf, lo: i64, hi: i64| {
-        v.decimal(&p(k), leaf, 2, lo * 100, hi * 100).map(CentiBps)
+        v.decimal(&p(k), leaf, 2, lo * 100, hi * 100)
+            .map(CentiBps::from_raw)
     };
     let entry = bps(v, "min_spread_bps", &s.min_spread_bps, -1_000, 10_000);
     let exit = bps(v, "exit_spread_bps", &s.exit_spread_bps, -1_000, 10_000);

@@ -3,7 +3,7 @@
 use super::{Engine, LOOKUP_RETRY_NS, RECON_RETRY_NS};
 use crate::input::{ExecutionKind, ExecutionReport, RejectReason};
 use crate::ledger::{Booked, Fill};
-use crate::model::{ClientOrderId, Liquidity, OrderState, Side, notional_of};
+use crate::model::{ClientOrderId, Liquidity, MoneyOverflow, OrderState, Side, notional_of};
 use crate::orders::{Due, OrderUpdate};
 use crate::output::{JournalEvent, Output, Severity};
 use crate::time::{NANOS_PER_MILLI, UnixNanos};
@@ -43,7 +43,14 @@ impl Engine {
                     liquidity,
                     fee,
                 };
-                self.book_fill(now, Some(report.client_order_id), fill);
+                if self
+                    .book_fill(now, Some(report.client_order_id), fill)
+                    .is_err()
+                {
+                    // Refused by the ledger: the order table must not count it either.
+                    self.metrics.malformed[report.venue.index()].add(now, 1, 1);
+                    return;
+                }
                 if self.recent_fills.len() == super::RECENT_FILLS_MAX {
                     self.recent_fills.pop_front();
                 }
@@ -73,10 +80,34 @@ impl Engine {
     }
 
     /// Books a fill in the ledger and journals it (the order table is updated by the
-    /// caller).
-    pub(crate) fn book_fill(&mut self, now: UnixNanos, order: Option<ClientOrderId>, fill: Fill) {
-        let Booked::Booked { fee } = self.ledger.book(&fill) else {
-            return;
+    /// caller). A duplicate is ignored. A fill the ledger cannot hold (its position,
+    /// fees or PnL would overflow) is refused with a Critical alert and a
+    /// reconciliation request: the venue then disagrees with the journal, which keeps
+    /// the engine in HOLD until an operator has looked.
+    pub(crate) fn book_fill(
+        &mut self,
+        now: UnixNanos,
+        order: Option<ClientOrderId>,
+        fill: Fill,
+    ) -> Result<(), MoneyOverflow> {
+        let fee = match self.ledger.book(&fill) {
+            Ok(Booked::Booked { fee }) => fee,
+            Ok(Booked::Duplicate) => return Ok(()),
+            Err(overflow) => {
+                self.alert(
+                    Severity::Critical,
+                    "fill_overflow",
+                    "conformance",
+                    format!(
+                        "{} fill {} of {} refused: its {overflow}",
+                        fill.venue,
+                        fill.trade_id.0,
+                        self.instrument_name(fill.instrument)
+                    ),
+                );
+                self.request_reconciliation(fill.venue);
+                return Err(overflow);
+            }
         };
         self.metrics.fills += 1;
         if fill.liquidity == Liquidity::Maker {
@@ -104,6 +135,7 @@ impl Engine {
             fee,
         });
         self.evaluate_caps(now);
+        Ok(())
     }
 
     fn after_report(

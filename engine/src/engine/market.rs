@@ -5,7 +5,7 @@ use crate::book::{ApplyOutcome, InvalidReason};
 use crate::config::MaintenanceWindow;
 use crate::guards::{ClockAction, GuardId};
 use crate::input::{MarketEvent, VenueEvent, VenueEventKind};
-use crate::model::{InstrumentId, Price, Venue};
+use crate::model::{InstrumentId, Venue};
 use crate::output::{JournalEvent, Output, Severity};
 use crate::time::{NANOS_PER_MILLI, UnixNanos};
 
@@ -139,7 +139,7 @@ impl Engine {
         if !top.is_two_sided() {
             return;
         }
-        let mid = Price((top.bid.raw() + top.ask.raw()) / 2);
+        let mid = top.bid.midpoint(top.ask);
         let i = instrument.index();
         let last = self.metrics.last_mid[i];
         self.metrics.last_mid[i] = mid;

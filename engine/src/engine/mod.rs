@@ -837,7 +837,7 @@ fn build_books(config: &Config) -> Vec<Book> {
         for venue in Venue::ALL {
             let tick = inst.listings[venue.index()]
                 .as_ref()
-                .map_or(Price(1), |l| l.tick);
+                .map_or(Price::from_raw(1), |l| l.tick);
             books.push(Book::new(venue, InstrumentId(i as u16), tick, ticks));
         }
     }

@@ -117,12 +117,12 @@ impl Harness {
         *s += 10;
         let last = *s;
         let bids = [Level {
-            price: Price(bid),
-            qty: Qty(bid_qty),
+            price: Price::from_raw(bid),
+            qty: Qty::from_raw(bid_qty),
         }];
         let asks = [Level {
-            price: Price(ask),
-            qty: Qty(ask_qty),
+            price: Price::from_raw(ask),
+            qty: Qty::from_raw(ask_qty),
         }];
         self.feed(Input::Market(MarketEvent::Snapshot {
             venue,
@@ -249,8 +249,8 @@ impl Harness {
             client_order_id: o.client_order_id,
             kind: ExecutionKind::Fill {
                 trade_id: TradeId(self.trade),
-                price: Price(price),
-                qty: Qty(qty),
+                price: Price::from_raw(price),
+                qty: Qty::from_raw(qty),
                 liquidity: Liquidity::Taker,
                 fee: None,
             },
@@ -413,9 +413,9 @@ fn an_arbitrage_sends_both_legs_after_their_journal_intents() {
     let (buy, sell) = (legs[0], legs[1]);
     assert_eq!((buy.venue, buy.side), (Venue::Binance, Side::Buy));
     assert_eq!((sell.venue, sell.side), (Venue::Okx, Side::Sell));
-    assert_eq!(buy.qty, Qty(10), "100 USDT at 60000 → 0.001 BTC");
+    assert_eq!(buy.qty, Qty::from_raw(10), "100 USDT at 60000 → 0.001 BTC");
     assert_eq!(buy.time_in_force, TimeInForce::Ioc);
-    assert!(buy.price >= Price(600_000) && sell.price <= Price(600_800));
+    assert!(buy.price >= Price::from_raw(600_000) && sell.price <= Price::from_raw(600_800));
     assert_eq!(buy.client_order_id.epoch, 7);
     assert!(buy.dry_run);
     // Write-ahead: each order's intent is journaled before the order is output.
@@ -463,7 +463,7 @@ fn a_partial_fill_is_hedged_on_the_lagging_venue() {
     assert_eq!(hedge.len(), 1, "{out:?}");
     assert_eq!(
         (hedge[0].venue, hedge[0].side, hedge[0].qty),
-        (Venue::Okx, Side::Sell, Qty(6))
+        (Venue::Okx, Side::Sell, Qty::from_raw(6))
     );
     assert_eq!(hedge[0].purpose, OrderPurpose::Hedge);
     h.fill(&hedge[0], 6, 600_790);
@@ -512,7 +512,7 @@ fn a_hedge_that_times_out_is_unwound_and_holds() {
     assert_eq!(unwind.len(), 1);
     assert_eq!(
         (unwind[0].venue, unwind[0].side, unwind[0].qty),
-        (Venue::Binance, Side::Sell, Qty(10))
+        (Venue::Binance, Side::Sell, Qty::from_raw(10))
     );
     assert!(unwind[0].reduce_only);
     assert_eq!(h.e.control().mode, Mode::Hold);
@@ -672,8 +672,8 @@ fn a_book_gap_halts_the_route_and_asks_for_a_resync() {
     let out = h.delta(
         Venue::Okx,
         &[Level {
-            price: Price(600_700),
-            qty: Qty(5),
+            price: Price::from_raw(600_700),
+            qty: Qty::from_raw(5),
         }],
         &[],
     );
@@ -1016,14 +1016,14 @@ fn reconciliation_books_missed_fills_and_flags_position_mismatches() {
         venue: Venue::Okx,
         as_of: h.now,
         open_orders: vec![],
-        positions: vec![(BTC, Qty(-10))],
+        positions: vec![(BTC, Qty::from_raw(-10))],
         fills: vec![ReconFill {
             client_order_id: None,
             instrument: BTC,
             trade_id: TradeId(999),
             side: Side::Sell,
-            price: Price(600_000),
-            qty: Qty(10),
+            price: Price::from_raw(600_000),
+            qty: Qty::from_raw(10),
             liquidity: Liquidity::Taker,
             fee: None,
         }],
@@ -1034,7 +1034,7 @@ fn reconciliation_books_missed_fills_and_flags_position_mismatches() {
     h.feed(Input::Reconciliation(&snap));
     assert_eq!(h.position(Venue::Okx), -10, "booked once");
     let bad = ReconSnapshot {
-        positions: vec![(BTC, Qty(-20))],
+        positions: vec![(BTC, Qty::from_raw(-20))],
         fills: vec![],
         ..snap
     };
@@ -1044,6 +1044,87 @@ fn reconciliation_books_missed_fills_and_flags_position_mismatches() {
         h.e.resume_blockers(h.now)
             .iter()
             .any(|b| b.contains("mismatch"))
+    );
+}
+
+/// Money a venue reports that does not fit 64 bits is refused, never wrapped and never
+/// a panic: positions that sum past `i64` are a reconciliation mismatch, and a fill
+/// the ledger cannot hold is refused with a Critical alert and leaves the position,
+/// the order and the journal as they were.
+#[test]
+fn money_beyond_64_bits_from_a_venue_is_refused_not_wrapped() {
+    let mut h = Harness::new();
+    h.ready();
+    let snap = ReconSnapshot {
+        venue: Venue::Okx,
+        as_of: h.now,
+        open_orders: vec![],
+        positions: vec![
+            (BTC, Qty::from_raw(i64::MAX)),
+            (BTC, Qty::from_raw(i64::MAX)),
+            (BTC, Qty::from_raw(2)),
+        ],
+        fills: vec![],
+    };
+    let out = h.feed(Input::Reconciliation(&snap));
+    assert!(
+        out.iter().any(|o| matches!(o, Output::Alert(a)
+            if a.code == "recon_mismatch" && a.message.contains("does not fit in 64 bits"))),
+        "{out:?}"
+    );
+    assert_eq!(h.e.reconciliation()[Venue::Okx.index()].mismatches, 1);
+    h.reconcile_clean(Venue::Okx);
+    h.resume();
+    let buy = places(&open_arbitrage(&mut h))[0];
+    let out = h.fill(&buy, crate::ledger::POSITION_ABS_MAX, 600_000);
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Alert(a) if a.code == "fill_overflow")),
+        "{out:?}"
+    );
+    assert!(
+        !journal(&out)
+            .iter()
+            .any(|j| matches!(j, JournalEvent::Fill { .. }))
+    );
+    assert_eq!(h.position(buy.venue), 0);
+    let order =
+        h.e.orders()
+            .find(|o| o.request.client_order_id == buy.client_order_id);
+    assert_eq!(order.map(|o| o.filled), Some(Qty::ZERO));
+}
+
+/// A journal whose fills do not fit the ledger cannot be recovered from: a typed
+/// error naming the record, not a panic and not a wrapped position.
+#[test]
+fn recovery_refuses_a_journal_whose_fills_overflow() {
+    let config = Config::embedded(Profile::Paper);
+    let fill = |sequence: u64, trade: u64| JournalRecord {
+        sequence,
+        epoch: 1,
+        ts: UnixNanos(T0),
+        event: JournalEvent::Fill {
+            client_order_id: None,
+            fill: crate::ledger::Fill {
+                venue: Venue::Binance,
+                instrument: BTC,
+                trade_id: TradeId(trade),
+                side: Side::Buy,
+                price: Price::from_raw(1),
+                qty: Qty::from_raw(crate::ledger::POSITION_ABS_MAX),
+                liquidity: Liquidity::Taker,
+                fee: Some(Notional::ZERO),
+            },
+            fee: Notional::ZERO,
+        },
+    };
+    let records = [fill(1, 1), fill(2, 2)];
+    assert_eq!(
+        RecoveredState::from_records(&config, &records).err(),
+        Some(crate::recovery::RecoveryError::FillOverflow {
+            sequence: 2,
+            overflow: MoneyOverflow { what: "position" },
+        })
     );
 }
 
@@ -1062,14 +1143,14 @@ fn a_reconciled_fill_beyond_the_quantity_is_an_overfill() {
         venue: Venue::Binance,
         as_of: h.now,
         open_orders: vec![],
-        positions: vec![(BTC, Qty(15))],
+        positions: vec![(BTC, Qty::from_raw(15))],
         fills: vec![ReconFill {
             client_order_id: Some(buy.client_order_id),
             instrument: BTC,
             trade_id: TradeId(999),
             side: Side::Buy,
-            price: Price(600_000),
-            qty: Qty(5),
+            price: Price::from_raw(600_000),
+            qty: Qty::from_raw(5),
             liquidity: Liquidity::Taker,
             fee: None,
         }],
@@ -1083,7 +1164,7 @@ fn a_reconciled_fill_beyond_the_quantity_is_an_overfill() {
     let order =
         h.e.orders()
             .find(|o| o.request.client_order_id == buy.client_order_id);
-    assert_eq!(order.map(|o| o.filled), Some(Qty(15)));
+    assert_eq!(order.map(|o| o.filled), Some(Qty::from_raw(15)));
     let s = h.e.status(h.now);
     let c = s.components.iter().find(|c| c.id == "conformance").unwrap();
     assert_eq!(c.status, crate::guards::GuardLevel::Error);
@@ -1131,7 +1212,7 @@ fn regression_a_fill_after_reconciliation_presumed_a_cancel_is_booked() {
             .unwrap();
     assert_eq!(
         (order.state, order.filled),
-        (OrderState::Cancelled, Qty(10))
+        (OrderState::Cancelled, Qty::from_raw(10))
     );
 }
 
@@ -1147,14 +1228,14 @@ fn a_recovered_imbalance_is_hedged_only_where_reduce_only_can_reduce() {
         venue: Venue::Okx,
         as_of: h.now,
         open_orders: vec![],
-        positions: vec![(BTC, Qty(100))],
+        positions: vec![(BTC, Qty::from_raw(100))],
         fills: vec![ReconFill {
             client_order_id: None,
             instrument: BTC,
             trade_id: TradeId(555),
             side: Side::Buy,
-            price: Price(600_000),
-            qty: Qty(100),
+            price: Price::from_raw(600_000),
+            qty: Qty::from_raw(100),
             liquidity: Liquidity::Taker,
             fee: None,
         }],
@@ -1174,7 +1255,7 @@ fn a_recovered_imbalance_is_hedged_only_where_reduce_only_can_reduce() {
             hedge[0].qty,
             hedge[0].reduce_only
         ),
-        (Venue::Okx, Side::Sell, Qty(100), true)
+        (Venue::Okx, Side::Sell, Qty::from_raw(100), true)
     );
     assert_eq!(hedge[0].purpose, OrderPurpose::Hedge);
 }
@@ -1402,7 +1483,7 @@ fn opportunity_list_shows_before_and_after_risk() {
         "in HOLD the opportunity is shown, blocked by risk"
     );
     assert!(o.net_edge > o.threshold);
-    assert_eq!(o.qty_before_risk, Qty(10));
+    assert_eq!(o.qty_before_risk, Qty::from_raw(10));
     let _ = TopOfBook::default();
 }
 
@@ -1422,7 +1503,7 @@ fn maker_first_rests_a_post_only_leg_and_hedges_its_fills_as_taker() {
     assert_eq!(maker[0].time_in_force, TimeInForce::PostOnly);
     assert_eq!(
         (maker[0].venue, maker[0].side, maker[0].price),
-        (Venue::Binance, Side::Buy, Price(600_000))
+        (Venue::Binance, Side::Buy, Price::from_raw(600_000))
     );
     assert_eq!(maker[0].purpose, OrderPurpose::Maker);
     assert_eq!(h.e.pairs()[0].phase, crate::strategy::Phase::Maker);
@@ -1432,7 +1513,7 @@ fn maker_first_rests_a_post_only_leg_and_hedges_its_fills_as_taker() {
     assert_eq!(hedge.len(), 1, "{out:?}");
     assert_eq!(
         (hedge[0].venue, hedge[0].side, hedge[0].qty),
-        (Venue::Okx, Side::Sell, Qty(4))
+        (Venue::Okx, Side::Sell, Qty::from_raw(4))
     );
     h.fill(&hedge[0], 4, 600_800);
     // The edge disappears: the maker leg is cancelled, and the pair settles.
@@ -1505,7 +1586,7 @@ fn regression_a_later_maker_fill_after_a_hedged_partial_starts_a_new_hedge_clock
     h.resume();
     h.quote(Venue::Binance, 600_000, 100, 600_010, 100);
     let maker = places(&h.quote(Venue::Okx, 600_800, 100, 600_810, 100))[0];
-    assert_eq!(maker.qty, Qty(10));
+    assert_eq!(maker.qty, Qty::from_raw(10));
     let hedge = places(&h.fill(&maker, 1, 600_000))[0];
     h.fill(&hedge, 1, 600_800);
     // Three seconds pass with the maker leg resting and the edge still there.
@@ -1524,7 +1605,7 @@ fn regression_a_later_maker_fill_after_a_hedged_partial_starts_a_new_hedge_clock
     assert_eq!(hedge.len(), 1, "{out:?}");
     assert_eq!(
         (hedge[0].venue, hedge[0].side, hedge[0].qty),
-        (Venue::Okx, Side::Sell, Qty(9))
+        (Venue::Okx, Side::Sell, Qty::from_raw(9))
     );
     assert_eq!(h.e.control().mode, Mode::Run);
 }
@@ -1587,7 +1668,12 @@ fn regression_an_excess_smaller_than_a_lot_is_unwound_not_just_announced() {
             unwind[0].qty,
             unwind[0].purpose
         ),
-        (Venue::Binance, Side::Sell, Qty(10), OrderPurpose::Unwind)
+        (
+            Venue::Binance,
+            Side::Sell,
+            Qty::from_raw(10),
+            OrderPurpose::Unwind
+        )
     );
     assert!(unwind[0].reduce_only);
     // The overshoot is taken back at once: progress needs no retry wait.
@@ -1596,7 +1682,7 @@ fn regression_an_excess_smaller_than_a_lot_is_unwound_not_just_announced() {
     assert_eq!(unwind.len(), 1, "{out:?}");
     assert_eq!(
         (unwind[0].venue, unwind[0].side, unwind[0].qty),
-        (Venue::Okx, Side::Buy, Qty(1))
+        (Venue::Okx, Side::Buy, Qty::from_raw(1))
     );
     h.fill(&unwind[0], 1, 600_810);
     assert_eq!(

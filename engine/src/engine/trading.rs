@@ -85,15 +85,20 @@ impl Engine {
                 let mark = self
                     .mark(venue, inst)
                     .unwrap_or_else(|| self.ledger.average_price(venue, inst));
-                let value = notional_of(mark, Qty(qty.raw().abs()), scales.price, scales.qty)
-                    .map_or(i64::MAX, |n| n.raw());
+                let value = notional_of(
+                    mark,
+                    Qty::from_raw(qty.raw().abs()),
+                    scales.price,
+                    scales.qty,
+                )
+                .map_or(i64::MAX, |n| n.raw());
                 total = total.saturating_add(value);
                 if inst == instrument {
                     symbol = symbol.saturating_add(value);
                 }
             }
         }
-        (Notional(symbol), Notional(total))
+        (Notional::from_raw(symbol), Notional::from_raw(total))
     }
 
     fn gate(
@@ -165,12 +170,17 @@ impl Engine {
         };
         let opportunities = evaluate(now, spec, &self.config.strategy, tops, &ctx, headroom);
         self.pairs[p].opportunities = opportunities;
-        let net = positions[0].raw() + positions[1].raw();
+        // The ledger keeps positions within ±POSITION_ABS_MAX, so the net and |net| fit.
+        let net = positions[0]
+            .checked_add(positions[1])
+            .expect("positions within POSITION_ABS_MAX: their sum fits")
+            .raw();
         let net_notional = if net == 0 {
             Notional::ZERO
         } else {
             let mark = self.mark(venues[0], instrument).unwrap_or(tops[0].bid);
-            notional_of(mark, Qty(net.abs()), scales.price, scales.qty).unwrap_or_default()
+            notional_of(mark, Qty::from_raw(net.abs()), scales.price, scales.qty)
+                .unwrap_or_default()
         };
         self.pairs[p].meter_unhedged(now, net_notional);
         self.track_naked(now, p, net, net_notional);
@@ -457,7 +467,7 @@ impl Engine {
             if !books_ok[slot] {
                 continue;
             }
-            let mut qty = Qty(net.abs());
+            let mut qty = Qty::from_raw(net.abs());
             if Some(slot) != lagging {
                 // Reduce-only there: only what the venue position can give back (the
                 // venue rejects the rest; resending it would be a reject loop).
@@ -471,13 +481,15 @@ impl Engine {
                     Side::Buy if pos < 0 => -pos,
                     _ => 0,
                 };
-                qty = Qty(qty.raw().min(reducible));
+                qty = Qty::from_raw(qty.raw().min(reducible));
             }
             let qty = qty.round_down_to(spec.lots[slot]);
             if qty < spec.min_qtys[slot] {
                 continue;
             }
-            let slip = CentiBps(self.config.strategy.max_slippage.raw() * HEDGE_SLIPPAGE_MULTIPLE);
+            let slip = CentiBps::from_raw(
+                self.config.strategy.max_slippage.raw() * HEDGE_SLIPPAGE_MULTIPLE,
+            );
             let (price, arrival) = match side {
                 Side::Sell => (
                     sell_limit(tops[slot].bid, slip, spec.ticks[slot]),
@@ -563,7 +575,8 @@ impl Engine {
         net: i64,
         top: TopOfBook,
     ) -> Option<NewOrder> {
-        let slip = CentiBps(self.config.strategy.max_slippage.raw() * UNWIND_SLIPPAGE_MULTIPLE);
+        let slip =
+            CentiBps::from_raw(self.config.strategy.max_slippage.raw() * UNWIND_SLIPPAGE_MULTIPLE);
         let (side, price, arrival) = if net > 0 {
             (
                 Side::Sell,
@@ -599,7 +612,7 @@ impl Engine {
         u.blocked = Some(reason);
         let spec = self.pairs[p].spec;
         let name = self.instrument_name(spec.instrument).to_owned();
-        let qty = Qty(net.abs()).display(spec.scales.qty);
+        let qty = Qty::from_raw(net.abs()).display(spec.scales.qty);
         self.alert(
             Severity::Error,
             "unwind_blocked",
@@ -629,7 +642,7 @@ impl Engine {
             .map_or("its orders did not fill", UnwindBlocked::text);
         let message = format!(
             "{name}: {} unhedged (≈ {} USD) for {} s; unwind overdue: {why}",
-            Qty(pair.naked_qty.raw().abs()).display(pair.spec.scales.qty),
+            Qty::from_raw(pair.naked_qty.raw().abs()).display(pair.spec.scales.qty),
             pair.naked_notional.display(),
             now.nanos_since(pair.naked_since.min(u.since)) / NANOS_PER_SECOND,
         );
@@ -647,7 +660,7 @@ impl Engine {
     fn track_naked(&mut self, now: UnixNanos, p: usize, net: i64, notional: Notional) {
         let dust = self.pairs[p].spec.dust().raw();
         let pair = &mut self.pairs[p];
-        pair.naked_qty = Qty(net);
+        pair.naked_qty = Qty::from_raw(net);
         pair.naked_notional = notional;
         if net.abs() < dust {
             pair.naked_since = UnixNanos::ZERO;
@@ -671,7 +684,7 @@ impl Engine {
         let risk = &self.config.risk;
         let message = format!(
             "{name}: {} unhedged (≈ {} USD) for {} s, above the {} USD bound",
-            Qty(net.abs()).display(pair.spec.scales.qty),
+            Qty::from_raw(net.abs()).display(pair.spec.scales.qty),
             notional.display(),
             now.nanos_since(pair.naked_since) / NANOS_PER_SECOND,
             risk.unhedged_alert.display(),
@@ -963,7 +976,7 @@ impl Engine {
         let Some(listing) = self.config.listing(venue, instrument).cloned() else {
             return;
         };
-        let qty = Qty(pos.abs()).round_down_to(listing.lot);
+        let qty = Qty::from_raw(pos.abs()).round_down_to(listing.lot);
         if qty < listing.min_qty {
             return;
         }
@@ -981,7 +994,8 @@ impl Engine {
             );
             return;
         }
-        let slip = CentiBps(self.config.strategy.max_slippage.raw() * UNWIND_SLIPPAGE_MULTIPLE);
+        let slip =
+            CentiBps::from_raw(self.config.strategy.max_slippage.raw() * UNWIND_SLIPPAGE_MULTIPLE);
         let (side, price, arrival) = if pos > 0 {
             (Side::Sell, sell_limit(top.bid, slip, listing.tick), top.bid)
         } else {
@@ -1004,5 +1018,5 @@ impl Engine {
 
 pub(crate) fn mark_of(book: &crate::book::Book) -> Option<Price> {
     let top = book.top();
-    (book.is_valid() && top.is_two_sided()).then(|| Price((top.bid.raw() + top.ask.raw()) / 2))
+    (book.is_valid() && top.is_two_sided()).then(|| top.bid.midpoint(top.ask))
 }

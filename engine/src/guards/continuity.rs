@@ -178,10 +178,10 @@ mod tests {
     #[test]
     fn gap_requests_resync_then_escalates_after_the_deadline() {
         let mut g = ContinuityGuard::new(1, 1_000, 500, UnixNanos(0));
-        let mut book = Book::new(Venue::Binance, InstrumentId(0), Price(1), 64);
+        let mut book = Book::new(Venue::Binance, InstrumentId(0), Price::from_raw(1), 64);
         let lv = |p, q| Level {
-            price: Price(p),
-            qty: Qty(q),
+            price: Price::from_raw(p),
+            qty: Qty::from_raw(q),
         };
         book.apply_snapshot(UnixNanos(10), 5, &[lv(99, 1)], &[lv(101, 1)]);
         assert!(
@@ -230,7 +230,7 @@ mod tests {
     #[test]
     fn quiet_feed_is_stale() {
         let mut g = ContinuityGuard::new(1, 1_000, 500, UnixNanos(0));
-        let mut book = Book::new(Venue::Okx, InstrumentId(0), Price(1), 64);
+        let mut book = Book::new(Venue::Okx, InstrumentId(0), Price::from_raw(1), 64);
         book.apply_snapshot(UnixNanos(10), 5, &[], &[]);
         g.on_valid(UnixNanos(10), Venue::Okx, InstrumentId(0));
         g.check(UnixNanos(600), &book);

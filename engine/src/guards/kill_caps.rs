@@ -184,7 +184,7 @@ impl KillCapsGuard {
     pub fn headroom(&self, symbol_exposure: Notional, total_exposure: Notional) -> Notional {
         let symbol = self.caps.per_symbol_notional.raw() - symbol_exposure.raw();
         let total = self.caps.total_notional.raw() - total_exposure.raw();
-        Notional(symbol.min(total).max(0))
+        Notional::from_raw(symbol.min(total).max(0))
     }
 }
 

@@ -22,7 +22,7 @@ pub const SCALE_MAX: u8 = 12;
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
 #[serde(transparent)]
-pub struct Price(pub i64);
+pub struct Price(i64);
 
 /// A base-asset quantity in units of `10^-qty_scale`. Signed: positions use the sign
 /// (long > 0); order and level quantities are never negative.
@@ -30,21 +30,32 @@ pub struct Price(pub i64);
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
 #[serde(transparent)]
-pub struct Qty(pub i64);
+pub struct Qty(i64);
 
 /// An amount of quote currency (USDT) in units of 1e-8. Signed.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
 #[serde(transparent)]
-pub struct Notional(pub i64);
+pub struct Notional(i64);
 
 /// A rate in hundredths of a basis point: 100 = 1 bps = 0.01 %; 1_000_000 = 100 %.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
 #[serde(transparent)]
-pub struct CentiBps(pub i64);
+pub struct CentiBps(i64);
+
+/// A money computation whose result does not fit in 64 bits: `Notional` holds about
+/// ±92 billion USDT, and a `Price` or `Qty` ±9.2e18 units of its scale. Only absurd
+/// input gets there (a venue message no real market sends, a corrupted journal), so
+/// whoever receives this refuses that input rather than book a wrapped value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{what} does not fit in 64 bits")]
+pub struct MoneyOverflow {
+    /// What was being computed (`"position"`, `"fees"`, …).
+    pub what: &'static str,
+}
 
 /// Hundredths of a basis point in one whole (100 %).
 pub const CENTIBPS_PER_UNIT: i64 = 1_000_000;
@@ -54,6 +65,12 @@ macro_rules! fixed_common {
         impl $t {
             /// Zero.
             pub const ZERO: $t = $t(0);
+
+            /// A value from its raw integer count of smallest units (the scale is the
+            /// caller's to know: the instrument's for prices and quantities).
+            pub const fn from_raw(raw: i64) -> $t {
+                $t(raw)
+            }
 
             /// The raw integer count of smallest units.
             pub const fn raw(self) -> i64 {
@@ -68,6 +85,27 @@ macro_rules! fixed_common {
             /// `self - other`, or `None` on overflow.
             pub fn checked_sub(self, other: $t) -> Option<$t> {
                 self.0.checked_sub(other.0).map($t)
+            }
+
+            /// The sum of `values`, or `None` if it (or any partial sum) overflows.
+            pub fn checked_sum(values: impl IntoIterator<Item = $t>) -> Option<$t> {
+                values
+                    .into_iter()
+                    .try_fold($t::ZERO, |sum, v| sum.checked_add(v))
+            }
+
+            /// `self + other`, clamped to the `i64` range. For aggregates only, where
+            /// the saturated value is the safe answer: a total compared against a cap
+            /// (a saturated exposure or loss still breaches it) or shown to people.
+            /// Never for a value booked, sent or journaled: those use `checked_add`.
+            pub fn saturating_add(self, other: $t) -> $t {
+                $t(self.0.saturating_add(other.0))
+            }
+
+            /// `self - other`, clamped to the `i64` range (the rule of
+            /// [`saturating_add`](Self::saturating_add)).
+            pub fn saturating_sub(self, other: $t) -> $t {
+                $t(self.0.saturating_sub(other.0))
             }
 
             /// `-self`, or `None` on overflow.
@@ -146,6 +184,14 @@ impl Price {
     /// Decimal text for this price at `scale`.
     pub fn display(self, scale: u8) -> Decimal {
         Decimal { raw: self.0, scale }
+    }
+
+    /// The mid of two prices, rounded towards zero. Summed in `i128`, so two prices
+    /// near the top of the range (a venue's absurd quote) cannot overflow; the mean of
+    /// two `i64` values always fits one.
+    pub fn midpoint(self, other: Price) -> Price {
+        let sum = i128::from(self.0) + i128::from(other.0);
+        Price(i64::try_from(sum / 2).expect("the mean of two i64 values fits an i64"))
     }
 }
 
@@ -444,6 +490,27 @@ mod tests {
         assert_eq!(q, Qty(1));
         let q = qty_for_notional(Notional::from_usd(1000), Price(600_000), 1, 4, Qty(10));
         assert_eq!(q, Qty(160));
+    }
+
+    #[test]
+    fn sums_are_checked_or_saturate_by_name() {
+        let max = Qty(i64::MAX);
+        assert_eq!(Qty::checked_sum([Qty(1), Qty(2)]), Some(Qty(3)));
+        assert_eq!(
+            Qty::checked_sum([max, Qty(1), Qty(-5)]),
+            None,
+            "a partial sum overflows"
+        );
+        assert_eq!(Qty::checked_sum([]), Some(Qty::ZERO));
+        assert_eq!(max.saturating_add(Qty(1)), max);
+        assert_eq!(
+            Notional(i64::MIN).saturating_sub(Notional(1)),
+            Notional(i64::MIN)
+        );
+        let top = Price(i64::MAX);
+        assert_eq!(top.midpoint(Price(i64::MAX - 2)), Price(i64::MAX - 1));
+        assert_eq!(Price(600_000).midpoint(Price(600_011)), Price(600_005));
+        assert_eq!(Price::from_raw(42).raw(), 42);
     }
 
     proptest! {

@@ -3,9 +3,9 @@
 mod fixed;
 
 pub use fixed::{
-    CENTIBPS_PER_UNIT, CentiBps, Decimal, DecimalError, NOTIONAL_ONE, NOTIONAL_SCALE, Notional,
-    Price, Qty, SCALE_MAX, notional_of, parse_decimal, parse_unsigned_decimal, pow10,
-    qty_for_notional,
+    CENTIBPS_PER_UNIT, CentiBps, Decimal, DecimalError, MoneyOverflow, NOTIONAL_ONE,
+    NOTIONAL_SCALE, Notional, Price, Qty, SCALE_MAX, notional_of, parse_decimal,
+    parse_unsigned_decimal, pow10, qty_for_notional,
 };
 
 use serde::{Deserialize, Serialize};

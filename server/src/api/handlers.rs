@@ -12,8 +12,11 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use propbot_engine::config::Config;
 use propbot_engine::input::{ControlPatch, OperatorAction};
-use propbot_engine::model::{CentiBps, InstrumentId, Notional};
+use propbot_engine::model::{
+    CentiBps, Decimal, InstrumentId, NOTIONAL_SCALE, Notional, parse_decimal,
+};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
@@ -499,23 +502,29 @@ pub async fn kill(
     }
 }
 
+/// The body of `PATCH /api/ui/control`. Money fields are decimal text parsed straight
+/// into fixed point, never through `f64`: a JSON string (`"1234.5678"`, the documented
+/// form) or, for compatibility, a JSON number taken from its literal text, which is why
+/// they are kept raw here and parsed by [`decimal_field`].
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ControlBody {
     mode: Option<String>,
     safe_mode: Option<bool>,
     dry_run_only: Option<bool>,
-    order_notional_usdt: Option<f64>,
-    min_spread_bps: Option<f64>,
+    order_notional_usdt: Option<Box<RawValue>>,
+    min_spread_bps: Option<Box<RawValue>>,
     loop_pair: Option<String>,
     loop_venues: Option<Vec<String>>,
 }
 
 /// Largest order notional a patch may ask for (the engine also caps it at the
 /// per-symbol risk cap).
-const PATCH_NOTIONAL_MAX_USD: f64 = 1_000_000.0;
-/// Widest entry threshold a patch may set, bps.
-const PATCH_SPREAD_MAX_BPS: f64 = 1_000.0;
+const PATCH_NOTIONAL_MAX: Notional = Notional::from_usd(1_000_000);
+/// Widest entry threshold a patch may set, either sign.
+const PATCH_SPREAD_MAX: CentiBps = CentiBps::from_bps(1_000);
+/// Decimals of a `*_bps` field: hundredths of a basis point ([`CentiBps`]).
+const BPS_SCALE: u8 = 2;
 
 fn patch_of(s: &AppState, b: &ControlBody) -> Result<Option<ControlPatch>, ApiError> {
     let mut p = ControlPatch {
@@ -523,21 +532,31 @@ fn patch_of(s: &AppState, b: &ControlBody) -> Result<Option<ControlPatch>, ApiEr
         safe_mode: b.safe_mode,
         ..ControlPatch::default()
     };
-    if let Some(n) = b.order_notional_usdt {
-        if !(n.is_finite() && n > 0.0 && n <= PATCH_NOTIONAL_MAX_USD) {
+    if let Some(raw) = &b.order_notional_usdt {
+        let n = Notional::from_raw(decimal_field("order_notional_usdt", raw, NOTIONAL_SCALE)?);
+        if !n.is_positive() || n > PATCH_NOTIONAL_MAX {
             return Err(ApiError::invalid(format!(
-                "order_notional_usdt must be in (0, {PATCH_NOTIONAL_MAX_USD}], got {n}"
+                "order_notional_usdt must be in (0, {}], got {}",
+                PATCH_NOTIONAL_MAX.display(),
+                n.display()
             )));
         }
-        p.order_notional = Some(Notional((n * 1e8).round() as i64));
+        p.order_notional = Some(n);
     }
-    if let Some(x) = b.min_spread_bps {
-        if !(x.is_finite() && x.abs() <= PATCH_SPREAD_MAX_BPS) {
+    if let Some(raw) = &b.min_spread_bps {
+        let x = CentiBps::from_raw(decimal_field("min_spread_bps", raw, BPS_SCALE)?);
+        if x.checked_abs().is_none_or(|abs| abs > PATCH_SPREAD_MAX) {
+            let bps = |c: CentiBps| Decimal {
+                raw: c.raw(),
+                scale: BPS_SCALE,
+            };
             return Err(ApiError::invalid(format!(
-                "min_spread_bps must be within ±{PATCH_SPREAD_MAX_BPS}, got {x}"
+                "min_spread_bps must be within ±{}, got {}",
+                bps(PATCH_SPREAD_MAX),
+                bps(x)
             )));
         }
-        p.min_spread = Some(CentiBps((x * 100.0).round() as i64));
+        p.min_spread = Some(x);
     }
     if let Some(pair) = &b.loop_pair {
         let found =
@@ -568,6 +587,31 @@ fn patch_of(s: &AppState, b: &ControlBody) -> Result<Option<ControlPatch>, ApiEr
     }
     let empty = p == ControlPatch::default();
     Ok((!empty).then_some(p))
+}
+
+/// Parses the money field `field` of a request body into an integer count of
+/// `10^-scale` units: a JSON string of decimal text, or a JSON number read from its
+/// literal text (so `100.1` is 100.1 exactly, and `1e400` is refused rather than
+/// rounded). Anything else, and text that is not a plain decimal with at most `scale`
+/// decimals, is a 422 naming the field.
+fn decimal_field(field: &str, raw: &RawValue, scale: u8) -> Result<i64, ApiError> {
+    let literal = raw.get();
+    let text = if literal.starts_with('"') {
+        // A string: its JSON escapes undone (the body already parsed, so this cannot fail).
+        serde_json::from_str::<String>(literal)
+            .map_err(|e| ApiError::bad_request(format!("{field}: {e}")))?
+    } else if literal.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+        literal.to_owned()
+    } else {
+        return Err(ApiError::invalid(format!(
+            "{field} must be a decimal string such as \"100.5\", got {literal}"
+        )));
+    };
+    parse_decimal(&text, scale).map_err(|e| {
+        ApiError::invalid(format!(
+            "{field}: {e}; send a plain decimal string such as \"100.5\" with at most {scale} decimals"
+        ))
+    })
 }
 
 pub async fn control_patch(

@@ -388,7 +388,7 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         (
             with_body(
                 spec!(PATCH "/api/ui/control" Operate "Mode HOLD/RUN and safe runtime fields (paper/testnet with safe mode on only)."),
-                "{\"mode\": \"HOLD\"|\"RUN\", \"dry_run_only\": true, \"order_notional_usdt\": 100, \"min_spread_bps\": 1.2, \"loop_pair\": \"BTCUSDT\", \"loop_venues\": [\"binance-um\", \"okx-swap\"]}",
+                "{\"mode\": \"HOLD\"|\"RUN\", \"dry_run_only\": true, \"order_notional_usdt\": \"100\", \"min_spread_bps\": \"1.2\", \"loop_pair\": \"BTCUSDT\", \"loop_venues\": [\"binance-um\", \"okx-swap\"]}. Money fields are decimal strings (at most 8 decimals for USDT, 2 for bps); a JSON number is also accepted and read from its literal text, never through a float. Exponents, NaN and excess decimals are refused with 422.",
             ),
             patch(h::control_patch),
         ),

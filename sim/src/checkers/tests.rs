@@ -14,8 +14,8 @@ fn request(epoch: u32, sequence: u64) -> OrderRequest {
         venue: Venue::Binance,
         instrument: InstrumentId(0),
         side: Side::Buy,
-        price: Price(600_000),
-        qty: Qty(10),
+        price: Price::from_raw(600_000),
+        qty: Qty::from_raw(10),
         time_in_force: TimeInForce::Ioc,
         reduce_only: false,
         expires_at: UnixNanos(u64::MAX),
@@ -246,7 +246,7 @@ fn unwinding_pair(net: i64, escalated: bool) -> propbot_engine::strategy::PairSt
     let config = Config::embedded(Profile::Paper);
     let spec = PairSpec::new(&config, InstrumentId(0), [Venue::Binance, Venue::Okx]);
     let mut pair = PairState::new(spec, config.strategy.execution);
-    pair.naked_qty = Qty(net);
+    pair.naked_qty = Qty::from_raw(net);
     pair.unwind = Some(Unwind {
         since: UnixNanos(0),
         attempts: 0,
@@ -358,7 +358,7 @@ fn deadman_catches_resting_orders_without_an_armed_switch() {
     let now = w.now;
     let mut r = request(1, 999_999);
     r.time_in_force = TimeInForce::Gtc;
-    r.price = Price(300_000);
+    r.price = Price::from_raw(300_000);
     r.expires_at = now.plus_millis(60_000);
     w.exchange
         .venue_mut(Venue::Binance)

@@ -27,7 +27,7 @@ impl CarryOver {
                 .get(instrument.index())
                 .copied()
                 .unwrap_or(Qty::ZERO);
-            *qty = Qty(qty.raw() + base.raw());
+            *qty = Qty::from_raw(qty.raw() + base.raw());
         }
         for f in &mut snap.fills {
             f.trade_id = self.trade_id(f.trade_id);

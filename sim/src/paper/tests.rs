@@ -46,8 +46,8 @@ fn ioc(x: &PaperExchange, seq: u64) -> Request {
         venue: Venue::Binance,
         instrument: InstrumentId(0),
         side: Side::Buy,
-        price: Price(ask.raw() + 10),
-        qty: Qty(10),
+        price: Price::from_raw(ask.raw() + 10),
+        qty: Qty::from_raw(10),
         time_in_force: TimeInForce::Ioc,
         reduce_only: false,
         expires_at: T.plus_millis(5_000),
@@ -84,7 +84,10 @@ fn a_request_arrives_after_one_latency_and_its_answers_after_another() {
         out.iter().all(|(at, _, _)| *at == T.plus_millis(2)),
         "{out:?}"
     );
-    assert_eq!(x.venue(Venue::Binance).position(InstrumentId(0)), Qty(10));
+    assert_eq!(
+        x.venue(Venue::Binance).position(InstrumentId(0)),
+        Qty::from_raw(10)
+    );
 }
 
 #[test]
@@ -189,13 +192,13 @@ fn the_carried_over_account_keeps_positions_and_trade_ids_unique_across_restarts
     let config = Config::embedded(Profile::Paper);
     let n = config.instruments.len();
     let mut positions = [vec![Qty::ZERO; n], vec![Qty::ZERO; n]];
-    positions[Venue::Binance.index()][0] = Qty(-10);
+    positions[Venue::Binance.index()][0] = Qty::from_raw(-10);
     x.carry_over(CarryOver {
         positions,
         epoch: 7,
     });
     let snap = x.reconciliation(Venue::Binance, T);
-    assert_eq!(snap.positions[0], (InstrumentId(0), Qty(-10)));
+    assert_eq!(snap.positions[0], (InstrumentId(0), Qty::from_raw(-10)));
     let okx = x.reconciliation(Venue::Okx, T);
     assert_eq!(okx.positions[0], (InstrumentId(0), Qty::ZERO));
 
@@ -215,7 +218,11 @@ fn the_carried_over_account_keeps_positions_and_trade_ids_unique_across_restarts
     assert!(fills.iter().all(|t| t.0 >> 40 == 7), "{fills:?}");
     let recon = x.reconciliation(Venue::Binance, T.plus_millis(50));
     assert!(recon.fills.iter().all(|f| f.trade_id.0 >> 40 == 7));
-    assert_eq!(recon.positions[0].1, Qty(0), "-10 carried over, +10 bought");
+    assert_eq!(
+        recon.positions[0].1,
+        Qty::from_raw(0),
+        "-10 carried over, +10 bought"
+    );
 }
 
 #[test]

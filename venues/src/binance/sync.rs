@@ -255,8 +255,8 @@ mod tests {
                 previous: Some(previous),
             },
             bids: vec![Level {
-                price: Price(100),
-                qty: Qty(last as i64),
+                price: Price::from_raw(100),
+                qty: Qty::from_raw(last as i64),
             }],
             asks: Vec::new(),
             ts_exchange: UnixNanos(last),

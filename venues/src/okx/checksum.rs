@@ -303,19 +303,27 @@ mod tests {
     #[test]
     fn the_book_orders_levels_and_uses_the_received_text() {
         let mut book = ChecksumBook::new();
-        book.set_bid(Price(33_660), "3366", "6", false).unwrap();
-        book.set_bid(Price(33_661), "3366.1", "7", false).unwrap();
-        book.set_ask(Price(33_680), "3368", "8", false).unwrap();
-        book.set_ask(Price(33_668), "3366.8", "9", false).unwrap();
+        book.set_bid(Price::from_raw(33_660), "3366", "6", false)
+            .unwrap();
+        book.set_bid(Price::from_raw(33_661), "3366.1", "7", false)
+            .unwrap();
+        book.set_ask(Price::from_raw(33_680), "3368", "8", false)
+            .unwrap();
+        book.set_ask(Price::from_raw(33_668), "3366.8", "9", false)
+            .unwrap();
         assert_eq!(book.checksum(), -1_881_014_294);
         // Deleting an absent level changes nothing; deleting a present one does.
-        book.set_ask(Price(40_000), "4000", "0", true).unwrap();
+        book.set_ask(Price::from_raw(40_000), "4000", "0", true)
+            .unwrap();
         assert_eq!(book.checksum(), -1_881_014_294);
-        book.set_bid(Price(33_660), "3366", "0", true).unwrap();
-        book.set_ask(Price(33_720), "3372", "8", false).unwrap();
+        book.set_bid(Price::from_raw(33_660), "3366", "0", true)
+            .unwrap();
+        book.set_ask(Price::from_raw(33_720), "3372", "8", false)
+            .unwrap();
         assert_eq!(book.checksum(), 831_078_360);
         // The same price written differently is a different checksum.
-        book.set_ask(Price(33_720), "3372.0", "8", false).unwrap();
+        book.set_ask(Price::from_raw(33_720), "3372.0", "8", false)
+            .unwrap();
         assert_ne!(book.checksum(), 831_078_360);
     }
 
@@ -324,12 +332,13 @@ mod tests {
         let mut book = ChecksumBook::new();
         for i in 0..30 {
             let text = format!("{}", 100 - i);
-            book.set_bid(Price(100 - i), &text, "1", false).unwrap();
+            book.set_bid(Price::from_raw(100 - i), &text, "1", false)
+                .unwrap();
         }
         let before = book.checksum();
-        book.set_bid(Price(71), "71", "5", false).unwrap();
+        book.set_bid(Price::from_raw(71), "71", "5", false).unwrap();
         assert_eq!(book.checksum(), before, "level 30 is outside the checksum");
-        book.set_bid(Price(76), "76", "5", false).unwrap();
+        book.set_bid(Price::from_raw(76), "76", "5", false).unwrap();
         assert_ne!(book.checksum(), before, "level 25 is inside it");
     }
 
@@ -337,16 +346,17 @@ mod tests {
     fn long_text_and_full_sides_are_bounded() {
         let mut book = ChecksumBook::new();
         assert!(matches!(
-            book.set_ask(Price(1), "1.000000000000000000000001", "1", false),
+            book.set_ask(Price::from_raw(1), "1.000000000000000000000001", "1", false),
             Err(Error::LevelTextTooLong(_))
         ));
         for i in 0..(LEVELS_PER_SIDE_MAX as i64 + 5) {
-            book.set_ask(Price(i + 1), "1", "1", false).unwrap();
+            book.set_ask(Price::from_raw(i + 1), "1", "1", false)
+                .unwrap();
         }
         assert_eq!(book.depth().1, LEVELS_PER_SIDE_MAX);
         assert_eq!(book.dropped, 5);
         // A better level pushes the deepest one out.
-        book.set_ask(Price(0), "0", "1", false).unwrap();
+        book.set_ask(Price::from_raw(0), "0", "1", false).unwrap();
         assert_eq!(book.depth().1, LEVELS_PER_SIDE_MAX);
         assert_eq!(book.dropped, 6);
     }

@@ -289,11 +289,11 @@ mod tests {
         assert_eq!(
             bids[0],
             Level {
-                price: Price(600_001),
-                qty: Qty(1250)
+                price: Price::from_raw(600_001),
+                qty: Qty::from_raw(1250)
             }
         );
-        assert_eq!(asks[0].qty, Qty(300));
+        assert_eq!(asks[0].qty, Qty::from_raw(300));
     }
 
     #[test]
@@ -423,8 +423,8 @@ mod tests {
                 venue: Venue::Okx,
                 instrument: InstrumentId(3),
                 trade_id: 42,
-                price: Price(600_005),
-                qty: Qty(200),
+                price: Price::from_raw(600_005),
+                qty: Qty::from_raw(200),
                 aggressor: Side::Sell,
                 ts_exchange: UnixNanos::from_millis(1_700_000_000_123),
             }
@@ -434,7 +434,11 @@ mod tests {
         };
         assert_eq!(
             (top.bid, top.ask, top.ask_qty),
-            (Price(0), Price(600_006), Qty(500))
+            (
+                Price::from_raw(0),
+                Price::from_raw(600_006),
+                Qty::from_raw(500)
+            )
         );
     }
 }

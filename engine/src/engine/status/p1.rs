@@ -99,11 +99,18 @@ pub(super) fn stream(engine: &Engine, now: UnixNanos) -> Reading {
     )
 }
 
+/// The TCA gate warns when the p95 adverse slippage of the last five minutes' fills
+/// exceeds this multiple of `max_slippage`: entries are priced within one multiple,
+/// hedges within `HEDGE_SLIPPAGE_MULTIPLE` (two), so a p95 beyond that means execution
+/// is worse than even a hedge is allowed.
+pub const TCA_SLIPPAGE_WARN_MULTIPLE: u64 = 2;
+
 pub(super) fn tca_gate(engine: &Engine, now: UnixNanos) -> Reading {
     let m = &engine.metrics;
     let slip95 = m.slippage_centibps.quantile(now, 950);
     let fills_5m = m.slippage_centibps.count(now);
-    let limit = engine.config.strategy.max_slippage.raw().max(0) as u64 * 2;
+    let limit =
+        engine.config.strategy.max_slippage.raw().max(0) as u64 * TCA_SLIPPAGE_WARN_MULTIPLE;
     let (level, summary) = if fills_5m == 0 {
         (GuardLevel::Ok, "no fills in the window".to_owned())
     } else if slip95 > limit {
