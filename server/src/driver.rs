@@ -124,6 +124,9 @@ pub struct Outcome {
     pub result: Result<Accepted, Refusal>,
     /// For config applies: the version applied and the token that rolls it back.
     pub config: Option<(u64, String)>,
+    /// The loop turn (counted from 1 since start) that handled and answered it: a
+    /// command is handled in the turn that first sees it, ahead of market data.
+    pub turn: u64,
 }
 
 /// Counters the engine task shares with the API and the benchmark.
@@ -599,7 +602,13 @@ impl Loop {
         config: Option<(u64, String)>,
     ) {
         if let Some(p) = self.pending.remove(&command_id) {
-            let _ = p.reply.send(Outcome { result, config });
+            // The turn under way: `Counters::turns` counts the turns completed.
+            let turn = self.task.counters.turns.load(Ordering::Relaxed) + 1;
+            let _ = p.reply.send(Outcome {
+                result,
+                config,
+                turn,
+            });
         }
     }
 

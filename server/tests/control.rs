@@ -3,16 +3,17 @@
 
 mod common;
 
-use axum::http::StatusCode;
-use common::{BOB, Mode, start};
+use common::{Mode, start};
 use propbot_engine::gateway::MarketUpdate;
+use propbot_engine::input::OperatorAction;
 use propbot_engine::model::{InstrumentId, Price, Qty, Side, Venue};
 use propbot_engine::time::UnixNanos;
-use propbot_server::driver::{BATCH_MAX, Event, INPUTS_MAX};
-use serde_json::json;
+use propbot_server::driver::{BATCH_MAX, Command, CommandKind, Control, Event, INPUTS_MAX};
+use propbot_server::secrets::{Identity, Role};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
 
 fn trade() -> Event {
     Event::Market(MarketUpdate::Trade {
@@ -52,28 +53,36 @@ async fn a_hold_is_applied_within_a_turn_while_market_data_floods() {
         );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    let market_before = counters.market_events.load(Ordering::Relaxed);
-    let turns_before = counters.turns.load(Ordering::Relaxed);
-    let (status, v) = h
-        .call(
-            "POST",
-            "/api/ui/hold",
-            Some(BOB),
-            Some(json!({"reason": "flood"})),
-        )
-        .await;
-    let turns = counters.turns.load(Ordering::Relaxed) - turns_before;
-    let market = counters.market_events.load(Ordering::Relaxed) - market_before;
+    // The HOLD goes on the control channel exactly as the API sends it; the turn
+    // count is read once it is in the channel, with the market queue full behind it.
+    let (reply, answer) = oneshot::channel();
+    let hold = Control::Command(Command {
+        identity: Identity {
+            name: "bob".into(),
+            role: Role::Operator,
+            anonymous: false,
+        },
+        kind: CommandKind::Operator(OperatorAction::Hold {
+            reason: "flood".into(),
+        }),
+        reply,
+    });
+    service.control.send(hold).await.expect("engine running");
+    let arrived_after = counters.turns.load(Ordering::Relaxed);
     let queued = INPUTS_MAX - service.events.capacity();
-    assert_eq!(status, StatusCode::OK, "{v}");
-    assert_eq!(v["mode"], "HOLD", "{v}");
+    let outcome = tokio::time::timeout(Duration::from_secs(30), answer)
+        .await
+        .expect("answered in time")
+        .expect("engine running");
+    assert!(outcome.result.is_ok(), "{:?}", outcome.result);
     // Behind a full market queue the command would wait INPUTS_MAX / BATCH_MAX = 32
-    // turns; read first, it is handled by the turn that sees it (plus, at most, the
-    // turn already under way when it arrived).
-    assert!(turns <= 2, "the HOLD took {turns} engine turns");
+    // turns; read first, it is handled by the turn that first sees it: the one under
+    // way when it arrived (if that turn had not yet read the control channel), or the
+    // next. (Zero if this task was descheduled past the turn that handled it.)
+    let waited = outcome.turn.saturating_sub(arrived_after);
     assert!(
-        market <= 2 * BATCH_MAX as u64,
-        "{market} market events were handled before the HOLD"
+        waited <= 2,
+        "the HOLD was handled {waited} turns after it arrived"
     );
     assert!(
         queued >= INPUTS_MAX - 2 * BATCH_MAX,
