@@ -280,6 +280,18 @@ impl Tape {
         self.entries.len()
     }
 
+    /// What operators are told of it: its files, entries and span, e.g.
+    /// `a.parquet b.parquet (93950 events, 345.0 s with both venues)`.
+    pub fn describe(&self) -> String {
+        let paths: Vec<String> = self.paths.iter().map(|p| p.display().to_string()).collect();
+        format!(
+            "{} ({} events, {:.1} s with both venues)",
+            paths.join(" "),
+            self.events(),
+            self.span_ns() as f64 / 1e9
+        )
+    }
+
     /// The instrument.
     pub fn instrument(&self) -> InstrumentId {
         self.instrument

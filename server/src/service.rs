@@ -321,16 +321,7 @@ fn source_label(tape: Option<&propbot_market::tape::Tape>, seed: u64) -> String 
     let Some(t) = tape else {
         return format!("sim (seed {seed})");
     };
-    format!(
-        "recording {} ({} events, {:.0} s, looping)",
-        t.paths
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(" "),
-        t.events(),
-        t.span_ns() as f64 / 1e9
-    )
+    format!("recording {}, looping", t.describe())
 }
 
 impl Service {

@@ -138,17 +138,7 @@ fn load_scenarios(
 fn announce_recordings(scenarios: &[(PathBuf, Scenario)]) {
     for (_, s) in scenarios {
         if let Some(t) = &s.tape {
-            eprintln!(
-                "{}: market from the recording {} ({} events, {:.1} s with both venues)",
-                s.name,
-                t.paths
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                t.events(),
-                t.span_ns() as f64 / 1e9
-            );
+            eprintln!("{}: market from the recording {}", s.name, t.describe());
         }
     }
 }
