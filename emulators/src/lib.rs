@@ -6,7 +6,7 @@
 //! They are fixtures for the live adapters: an adapter connects to
 //! `http://127.0.0.1:PORT` and `ws://127.0.0.1:PORT` exactly as it would to the venue,
 //! and nothing reaches the internet. The same seed publishes the same frames whatever
-//! the speed ([`clock`]); what a venue does is in its module ([`binance`]),
+//! the speed ([`clock`]); what a venue does is in its module ([`binance`], [`okx`]),
 //! written from `../shared/VENUES.md`.
 //!
 //! This crate may use tokio and axum; nothing below it (engine, venues, market,
@@ -18,6 +18,7 @@ pub mod clock;
 mod config;
 mod hub;
 pub mod model;
+pub mod okx;
 pub mod text;
 pub mod ws;
 

@@ -315,7 +315,7 @@ async fn a_stall_keeps_the_socket_silent_then_resumes_with_a_gap() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rest_answers_with_the_venue_shapes_and_faults() {
+async fn rest_answers_with_the_venue_shapes() {
     let handle = emulator(11, 1.0, Limits::default()).await;
     let base = handle.emulator().http_url();
     let http = reqwest::Client::new();
@@ -364,7 +364,15 @@ async fn rest_answers_with_the_venue_shapes_and_faults() {
         bad.json::<serde_json::Value>().await.unwrap()["code"],
         -1102
     );
+    handle.shutdown().await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_rate_limits_and_bans_answer_as_the_venue_does() {
+    let handle = emulator(16, 1.0, Limits::default()).await;
+    let base = handle.emulator().http_url();
+    let http = reqwest::Client::new();
+    let get = |path: &str| http.get(format!("{base}{path}")).send();
     handle.rate_limit_next(1);
     let limited = get("/fapi/v1/time").await.unwrap();
     assert_eq!(limited.status(), 429);
