@@ -98,6 +98,10 @@ pub struct Limits {
     pub send_timeout: Duration,
     /// Server pings (Binance: every 3 minutes).
     pub ping_interval: Duration,
+    /// A ping unanswered this long disconnects the client (Binance: 10 minutes).
+    pub pong_timeout: Duration,
+    /// A connection is cut after this long, without a close frame (Binance: 24 hours).
+    pub connection_lifetime: Duration,
     /// Bytes of outgoing frames buffered per connection at most.
     pub write_buffer_max: usize,
     /// Size of a message a client may send, at most.
@@ -111,6 +115,8 @@ impl Default for Limits {
             frames_queued_max: 4096,
             send_timeout: Duration::from_secs(2),
             ping_interval: Duration::from_secs(180),
+            pong_timeout: Duration::from_secs(600),
+            connection_lifetime: Duration::from_secs(24 * 3600),
             write_buffer_max: 1 << 20,
             message_bytes_max: 64 << 10,
         }

@@ -43,6 +43,10 @@ pub struct Counters {
     pub slow_clients_disconnected: u64,
     /// Clients disconnected for breaking the protocol (too many messages a second).
     pub clients_disconnected_for_abuse: u64,
+    /// Clients disconnected for leaving a ping unanswered.
+    pub unresponsive_clients_disconnected: u64,
+    /// Connections cut at the end of their lifetime.
+    pub connections_expired: u64,
     /// Market frames written to clients.
     pub frames_sent: u64,
     /// Diffs withheld by the skip fault.
@@ -60,6 +64,8 @@ pub(crate) struct AtomicCounters {
     pub connections_dropped: AtomicU64,
     pub slow_clients_disconnected: AtomicU64,
     pub clients_disconnected_for_abuse: AtomicU64,
+    pub unresponsive_clients_disconnected: AtomicU64,
+    pub connections_expired: AtomicU64,
     pub frames_sent: AtomicU64,
     pub diffs_skipped: AtomicU64,
     pub rest_requests: AtomicU64,
@@ -233,6 +239,8 @@ impl Emulator {
             connections_dropped: read(&c.connections_dropped),
             slow_clients_disconnected: read(&c.slow_clients_disconnected),
             clients_disconnected_for_abuse: read(&c.clients_disconnected_for_abuse),
+            unresponsive_clients_disconnected: read(&c.unresponsive_clients_disconnected),
+            connections_expired: read(&c.connections_expired),
             frames_sent: read(&c.frames_sent),
             diffs_skipped: read(&c.diffs_skipped),
             rest_requests: read(&c.rest_requests),

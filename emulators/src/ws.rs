@@ -15,6 +15,7 @@ use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{Instant, MissedTickBehavior};
 
@@ -85,6 +86,10 @@ enum End {
     Slow,
     /// The client broke a limit.
     Abuse,
+    /// The client did not answer a ping in time.
+    Unresponsive,
+    /// The connection reached its lifetime (Binance: 24 hours).
+    Expired,
 }
 
 async fn run<S: Session>(hub: Arc<Hub>, mut socket: WebSocket, mut session: S, slot: Slot) {
@@ -95,52 +100,56 @@ async fn run<S: Session>(hub: Arc<Hub>, mut socket: WebSocket, mut session: S, s
         End::Dropped => bump(&counters.connections_dropped),
         End::Slow => bump(&counters.slow_clients_disconnected),
         End::Abuse => bump(&counters.clients_disconnected_for_abuse),
+        End::Unresponsive => bump(&counters.unresponsive_clients_disconnected),
+        End::Expired => bump(&counters.connections_expired),
     }
-    // Dropping the socket closes the TCP connection; a dropped connection gets no
-    // close frame, as after a network cut.
+    // Dropping the socket closes the TCP connection without a close frame, as after a
+    // network cut.
     drop(socket);
     drop(slot);
 }
 
+/// What one connection keeps between messages.
+struct Connection {
+    incoming: RateWindow,
+    replies: Vec<Utf8Bytes>,
+    /// When the answer to the last ping is due, if one is awaited.
+    pong_due: Option<Instant>,
+}
+
 async fn serve<S: Session>(hub: &Hub, socket: &mut WebSocket, session: &mut S) -> End {
+    let limits = hub.limits;
     let mut frames = hub.frames.subscribe();
     let mut drops = hub.drops.subscribe();
     let mut shutdown = hub.shutdown.subscribe();
-    let mut ping = tokio::time::interval_at(
-        Instant::now() + hub.limits.ping_interval,
-        hub.limits.ping_interval,
-    );
+    // A zero period would make the interval panic.
+    let ping_interval = limits.ping_interval.max(Duration::from_millis(1));
+    let mut ping = tokio::time::interval_at(Instant::now() + ping_interval, ping_interval);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut incoming = RateWindow::default();
-    let mut replies = Vec::new();
+    let lifetime = tokio::time::sleep(limits.connection_lifetime);
+    tokio::pin!(lifetime);
+    let mut connection = Connection {
+        incoming: RateWindow::default(),
+        replies: Vec::new(),
+        pong_due: None,
+    };
     loop {
+        let pong_due = connection.pong_due;
+        let unanswered = async move {
+            match pong_due {
+                Some(due) => tokio::time::sleep_until(due).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             biased;
             _ = drops.changed() => return End::Dropped,
             _ = shutdown.changed() => return End::Closed,
+            () = &mut lifetime => return End::Expired,
+            () = unanswered => return End::Unresponsive,
             message = socket.recv() => {
-                let text = match message {
-                    Some(Ok(Message::Text(text))) => text,
-                    Some(Ok(Message::Close(_)) | Err(_)) | None => return End::Closed,
-                    // Pongs and binary frames are ignored; pings are answered by the
-                    // WebSocket layer.
-                    Some(Ok(_)) => continue,
-                };
-                if !incoming.admit(Instant::now(), session.incoming_per_second_max()) {
-                    return End::Abuse;
-                }
-                replies.clear();
-                let flow = session.on_text(text.as_str(), &mut replies);
-                replies.truncate(REPLIES_MAX);
-                if !hub.is_stalled() {
-                    for reply in replies.drain(..) {
-                        if !send(hub, socket, Message::Text(reply)).await {
-                            return End::Slow;
-                        }
-                    }
-                }
-                if flow == Flow::Close {
-                    return End::Closed;
+                if let Some(end) = connection.on_message(hub, socket, session, message).await {
+                    return end;
                 }
             }
             frame = frames.recv() => match frame {
@@ -157,11 +166,55 @@ async fn serve<S: Session>(hub: &Hub, socket: &mut WebSocket, session: &mut S) -
                 Err(RecvError::Closed) => return End::Closed,
             },
             _ = ping.tick() => {
-                if !hub.is_stalled() && !send(hub, socket, Message::Ping(Default::default())).await {
+                if hub.is_stalled() {
+                    continue;
+                }
+                if !send(hub, socket, Message::Ping(Default::default())).await {
                     return End::Slow;
+                }
+                connection.pong_due.get_or_insert(Instant::now() + limits.pong_timeout);
+            }
+        }
+    }
+}
+
+impl Connection {
+    /// Handles what the client sent; `Some` ends the connection.
+    async fn on_message<S: Session>(
+        &mut self,
+        hub: &Hub,
+        socket: &mut WebSocket,
+        session: &mut S,
+        message: Option<Result<Message, axum::Error>>,
+    ) -> Option<End> {
+        let text = match message {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Close(_)) | Err(_)) | None => return Some(End::Closed),
+            // Any pong answers the ping (unsolicited ones are allowed).
+            Some(Ok(Message::Pong(_))) => {
+                self.pong_due = None;
+                return None;
+            }
+            // Binary frames are ignored; pings are answered by the WebSocket layer.
+            Some(Ok(_)) => return None,
+        };
+        if !self
+            .incoming
+            .admit(Instant::now(), session.incoming_per_second_max())
+        {
+            return Some(End::Abuse);
+        }
+        self.replies.clear();
+        let flow = session.on_text(text.as_str(), &mut self.replies);
+        self.replies.truncate(REPLIES_MAX);
+        if !hub.is_stalled() {
+            for reply in self.replies.drain(..) {
+                if !send(hub, socket, Message::Text(reply)).await {
+                    return Some(End::Slow);
                 }
             }
         }
+        (flow == Flow::Close).then_some(End::Closed)
     }
 }
 

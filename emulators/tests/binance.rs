@@ -551,3 +551,35 @@ async fn the_same_seed_gives_the_same_depth_snapshot_at_the_same_market_time() {
     assert_eq!(a, body(21).await);
     assert_ne!(a, body(22).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unanswered_pings_disconnect_and_connections_expire() {
+    let limits = Limits {
+        ping_interval: Duration::from_millis(100),
+        pong_timeout: Duration::from_millis(300),
+        connection_lifetime: Duration::from_millis(1_500),
+        ..Limits::default()
+    };
+    let handle = emulator(17, 1.0, limits).await;
+    // A client that reads answers every ping (tungstenite does) and lives its lifetime;
+    // one that never reads leaves them unanswered.
+    let mut reading = connect(&handle, "/stream").await;
+    let silent = connect(&handle, "/stream").await;
+    let begun = Instant::now();
+    let ended = loop {
+        match timeout(WAIT, reading.next()).await.expect("the cut comes") {
+            Some(Ok(Message::Ping(_))) => continue,
+            other => break other,
+        }
+    };
+    assert!(!matches!(ended, Some(Ok(Message::Close(_)))), "{ended:?}");
+    assert!(begun.elapsed() >= Duration::from_millis(1_400));
+    let counters = handle.emulator().counters();
+    assert_eq!(counters.connections_expired, 1, "{counters:?}");
+    assert_eq!(
+        counters.unresponsive_clients_disconnected, 1,
+        "{counters:?}"
+    );
+    drop(silent);
+    handle.shutdown().await;
+}
