@@ -3,7 +3,8 @@
 //! - `propbot-engine` has no IO dependency, direct or transitive;
 //! - its source calls no clock, thread, socket, file, environment or global RNG;
 //! - dependencies point one way: engine ← venues ← recordings ← market ← sim ← server ←
-//!   tests, and `propbot-testsupport` is for tests only;
+//!   tests, and `propbot-testsupport` is for tests only; `propbot-emulators` (loopback
+//!   venue emulators) sits beside the server, on the market;
 //! - the simulator and the market it runs are as deterministic as the engine (no tokio).
 //! - `propbot-venues` (market data, reused by the recordings importer) has no IO dependency.
 
@@ -218,8 +219,31 @@ fn dependencies_point_one_way() {
                 "propbot-venues",
             ],
         ),
+        // The venue emulators serve the synthetic market over loopback: fixtures for
+        // the live adapters, so nothing else may depend on them at run time.
+        (
+            "propbot-emulators",
+            &[
+                "propbot-engine",
+                "propbot-market",
+                "propbot-recordings",
+                "propbot-venues",
+            ],
+        ),
         // Test helpers only: no crate above may reach it at run time.
         ("propbot-testsupport", &[]),
+        // The venue emulators serve the synthetic market over loopback: fixtures for
+        // the live adapters. No crate above lists them (the server will, once it wires
+        // `propbot emulate`).
+        (
+            "propbot-emulators",
+            &[
+                "propbot-engine",
+                "propbot-market",
+                "propbot-recordings",
+                "propbot-venues",
+            ],
+        ),
     ];
     for (krate, may) in allowed {
         for dep in closure(&meta, krate)
