@@ -5,10 +5,12 @@
 //! and reason at once ([`ConfigErrors`]). The shipped profiles live in `configs/` and
 //! are embedded at compile time ([`Config::embedded`]).
 
+mod endpoints;
 pub mod raw;
 mod status;
 mod validate;
 
+pub use endpoints::Endpoints;
 pub use status::{GroupThresholds, SloTargets, StatusThresholds};
 pub use validate::{ConfigError, ConfigErrors, parse_rfc3339_utc};
 
@@ -64,6 +66,9 @@ pub struct Config {
     pub instruments: Vec<InstrumentConfig>,
     /// Per-venue fees, limits and timings, indexed by [`Venue::index`].
     pub venues: [VenueConfig; Venue::COUNT],
+    /// Per-venue URLs (`venues.<venue>.endpoints`), indexed by [`Venue::index`]; read
+    /// by drivers, never by a decision.
+    pub endpoints: [Endpoints; Venue::COUNT],
     /// P0 guard thresholds.
     pub guards: GuardsConfig,
     /// Risk caps.
@@ -427,6 +432,7 @@ fn build(v: &mut Validator, raw: &RawConfig, status: StatusThresholds) -> Option
     }
     let instruments = build_instruments(v, raw);
     let venues = build_venues(v, raw);
+    let endpoints = profile.and_then(|p| venue_endpoints(v, raw, p));
     let guards = build_guards(v, raw);
     let risk = build_risk(v, raw);
     let strategy = instruments.as_ref().and_then(|i| build_strategy(v, raw, i));
@@ -463,6 +469,7 @@ fn build(v: &mut Validator, raw: &RawConfig, status: StatusThresholds) -> Option
         control: control?,
         instruments: instruments?,
         venues: venues?,
+        endpoints: endpoints?,
         guards: guards?,
         risk: risk?,
         strategy: strategy?,
@@ -585,6 +592,25 @@ fn build_listing(
         min_qty: Qty::from_raw(min_qty?),
         contract_value: contract_value?.map(Qty::from_raw),
     })
+}
+
+/// `venues.<venue>.endpoints` of both venues (defaults where the file is silent).
+fn venue_endpoints(
+    v: &mut Validator,
+    raw: &RawConfig,
+    profile: Profile,
+) -> Option<[Endpoints; Venue::COUNT]> {
+    let map = raw.venues.as_ref()?;
+    let mut out = Venue::ALL.map(|venue| Some(Endpoints::default_for(venue, profile)));
+    for (name, rv) in map {
+        if let Some(venue) = Venue::from_name(name) {
+            let path = join(&join("venues", name), "endpoints");
+            out[venue.index()] =
+                endpoints::build_endpoints(v, &path, rv.endpoints.as_ref(), venue, profile);
+        }
+    }
+    let [a, b] = out;
+    Some([a?, b?])
 }
 
 fn build_venues(v: &mut Validator, raw: &RawConfig) -> Option<[VenueConfig; Venue::COUNT]> {

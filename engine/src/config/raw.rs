@@ -139,6 +139,16 @@ pub struct RawVenue {
     pub ack_timeout_ms: Option<Lenient<u64>>,
     pub deadman_timeout_ms: Option<Lenient<u64>>,
     pub deadman_refresh_ms: Option<Lenient<u64>>,
+    pub endpoints: Option<RawEndpoints>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RawEndpoints {
+    pub rest: Option<Lenient<String>>,
+    pub ws_public: Option<Lenient<String>>,
+    pub ws_market: Option<Lenient<String>>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
