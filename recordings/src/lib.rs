@@ -20,10 +20,12 @@ pub mod meta;
 pub mod progress;
 pub mod reader;
 pub mod schema;
+pub mod session;
 pub mod writer;
 
 pub use error::{Error, Result};
 pub use message::{Body, Message, OwnedMessage};
 pub use meta::{InstrumentMeta, ListingMeta, Origin, RecordingMeta};
 pub use reader::{FileInfo, MergedReader, Recording};
+pub use session::{SessionCounts, SessionRecorder};
 pub use writer::{Commit, RecordingWriter, Roll, WriterOptions};

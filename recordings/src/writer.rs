@@ -37,6 +37,7 @@ use parquet::arrow::arrow_writer::{ArrowWriter, ArrowWriterOptions};
 use parquet::file::metadata::{FileMetaData, KeyValue, ParquetMetaData, ParquetMetaDataWriter};
 use parquet::file::properties::WriterProperties;
 use propbot_engine::model::Level;
+use propbot_engine::time::UnixNanos;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -250,6 +251,13 @@ impl RecordingWriter {
         self.next_message += 1;
         self.last_recv = recv;
         Ok(())
+    }
+
+    /// Whether the next message, received at `recv`, will open a new file (the open
+    /// one is full by rows, span or size). A live recorder writes the books it carries
+    /// first, so that every rolled file starts with a snapshot and replays on its own.
+    pub fn rolls_before(&self, recv: UnixNanos) -> bool {
+        self.should_roll(recv.0)
     }
 
     fn should_roll(&self, recv: u64) -> bool {
