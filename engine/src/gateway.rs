@@ -207,6 +207,59 @@ impl MarketUpdate {
         }
     }
 
+    /// An owned copy of a market event a venue model can apply (a book or a trade);
+    /// `None` for best bid/offer and invalidations, which change no venue book.
+    pub fn from_event(event: &MarketEvent<'_>) -> Option<MarketUpdate> {
+        Some(match *event {
+            MarketEvent::Snapshot {
+                venue,
+                instrument,
+                last,
+                bids,
+                asks,
+                ts_exchange,
+            } => MarketUpdate::Snapshot {
+                venue,
+                instrument,
+                last,
+                bids: bids.to_vec(),
+                asks: asks.to_vec(),
+                ts: ts_exchange,
+            },
+            MarketEvent::Delta {
+                venue,
+                instrument,
+                sequence,
+                bids,
+                asks,
+                ts_exchange,
+            } => MarketUpdate::Delta {
+                venue,
+                instrument,
+                sequence,
+                bids: bids.to_vec(),
+                asks: asks.to_vec(),
+                ts: ts_exchange,
+            },
+            MarketEvent::Trade {
+                venue,
+                instrument,
+                price,
+                qty,
+                aggressor,
+                ts_exchange,
+            } => MarketUpdate::Trade {
+                venue,
+                instrument,
+                price,
+                qty,
+                aggressor,
+                ts: ts_exchange,
+            },
+            MarketEvent::Bbo { .. } | MarketEvent::BookInvalid { .. } => return None,
+        })
+    }
+
     /// The update as an engine input (borrowing its levels).
     pub fn as_input(&self) -> Input<'_> {
         Input::Market(match self {
@@ -256,5 +309,60 @@ impl MarketUpdate {
                 ts_exchange: *ts,
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn market_updates_survive_the_trip_through_an_event() {
+        let level = |p, q| Level {
+            price: Price::from_raw(p),
+            qty: Qty::from_raw(q),
+        };
+        let updates = [
+            MarketUpdate::Snapshot {
+                venue: Venue::Okx,
+                instrument: InstrumentId(1),
+                last: 7,
+                bids: vec![level(99, 1)],
+                asks: vec![level(101, 2)],
+                ts: UnixNanos::from_secs(3),
+            },
+            MarketUpdate::Delta {
+                venue: Venue::Binance,
+                instrument: InstrumentId(0),
+                sequence: Sequence {
+                    first: Some(8),
+                    last: 9,
+                    previous: Some(7),
+                },
+                bids: vec![level(99, 0)],
+                asks: vec![],
+                ts: UnixNanos::from_secs(4),
+            },
+            MarketUpdate::Trade {
+                venue: Venue::Binance,
+                instrument: InstrumentId(0),
+                price: Price::from_raw(100),
+                qty: Qty::from_raw(5),
+                aggressor: Side::Sell,
+                ts: UnixNanos::from_secs(5),
+            },
+        ];
+        for u in updates {
+            let Input::Market(event) = u.as_input() else {
+                panic!("a market input");
+            };
+            assert_eq!(MarketUpdate::from_event(&event), Some(u.clone()));
+        }
+        let invalid = MarketEvent::BookInvalid {
+            venue: Venue::Okx,
+            instrument: InstrumentId(0),
+            reason: crate::book::InvalidReason::Gap,
+        };
+        assert_eq!(MarketUpdate::from_event(&invalid), None);
     }
 }

@@ -40,6 +40,7 @@ use propbot_engine::model::Venue;
 use propbot_engine::output::{Accepted, JournalEvent, Output, Refusal, RefusalCode};
 use propbot_engine::time::{NANOS_PER_MILLI, NANOS_PER_SECOND};
 use propbot_engine::{Engine, Input, UnixNanos};
+use propbot_venues::SyncEvent;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -70,6 +71,9 @@ pub const ALERT_HISTORY_MAX: usize = 500;
 pub enum Event {
     /// A market update (paper source).
     Market(MarketUpdate),
+    /// Live market data from a venue's sync machine (shadow trading): books, best
+    /// bid/offer, trades, and resyncs (an invalid book).
+    Live(SyncEvent),
     /// A report about one of our orders.
     Execution(ExecutionReport),
     /// A venue signal.
@@ -392,6 +396,10 @@ impl Loop {
             Event::Market(update) => {
                 counters.market_events.fetch_add(1, Ordering::Relaxed);
                 engine.handle(now, update.as_input());
+            }
+            Event::Live(event) => {
+                counters.market_events.fetch_add(1, Ordering::Relaxed);
+                engine.handle(now, event.as_input());
             }
             Event::Execution(report) => engine.handle(now, Input::Execution(report)),
             Event::Venue(v) => engine.handle(now, Input::Venue(v)),

@@ -21,8 +21,8 @@
 use crate::clock::wall_clock;
 use crate::driver::Event;
 use propbot_engine::config::Config;
-use propbot_engine::gateway::{Request, Response, VenueGateway};
-use propbot_engine::input::VenueEvent;
+use propbot_engine::gateway::{MarketUpdate, Request, Response, VenueGateway};
+use propbot_engine::input::{VenueEvent, VenueEventKind};
 use propbot_engine::model::{InstrumentId, Qty, Venue};
 use propbot_engine::time::{NANOS_PER_SECOND, UnixNanos};
 use propbot_market::rng::Seeds;
@@ -31,6 +31,7 @@ use propbot_market::synth::{MarketParams, SyntheticMarket};
 use propbot_market::tape::{RecordedMarket, Tape};
 use propbot_sim::paper::{CarryOver, ExchangeOptions, Latency, MarketFeed, PaperExchange};
 use propbot_sim::venue::VenueParams;
+use propbot_venues::SyncEvent;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -68,6 +69,28 @@ pub struct PaperOptions {
     pub tape: Option<Arc<Tape>>,
 }
 
+/// Live public market data for shadow trading (`--source live`): the venues' sync
+/// machines' events, already decoded, and where to ask for a fresh book. The paper
+/// exchange has no market source of its own then: every live book and trade is
+/// applied to its venue (resting paper orders may fill) before the engine sees it.
+pub struct LiveMarket {
+    /// Events of every venue's feed, in arrival order.
+    pub events: mpsc::Receiver<LiveEvent>,
+    /// Resync requests for the feeds (the engine's `Resync` outputs); bounded, and a
+    /// full queue drops the request (the feed is resyncing already, or the engine asks
+    /// again after its deadline).
+    pub resyncs: mpsc::Sender<(Venue, InstrumentId)>,
+}
+
+/// One live market event.
+#[derive(Debug)]
+pub enum LiveEvent {
+    /// A book, best bid/offer, trade or resync.
+    Sync(SyncEvent),
+    /// A venue signal from the feed (clock sample, 429/418, maintenance, malformed).
+    Venue(Venue, VenueEventKind),
+}
+
 impl Default for PaperOptions {
     fn default() -> Self {
         PaperOptions {
@@ -93,6 +116,8 @@ pub struct PaperWorld {
     /// Market updates sent to the engine.
     pub updates_sent: u64,
     loops_logged: u64,
+    /// Live market data (shadow trading) instead of the exchange's own market.
+    live: Option<LiveMarket>,
 }
 
 impl PaperWorld {
@@ -105,6 +130,33 @@ impl PaperWorld {
         now: UnixNanos,
     ) -> PaperWorld {
         let seeds = Seeds::new(options.seed);
+        let market = market_source(config, &options, &seeds, epoch, now);
+        PaperWorld::build(config, &options, Some(market), epoch, base, now)
+    }
+
+    /// A world for shadow trading: the paper venues trade on `live`'s books.
+    pub fn live(
+        config: &Config,
+        options: PaperOptions,
+        epoch: u32,
+        base: BasePositions,
+        now: UnixNanos,
+        live: LiveMarket,
+    ) -> PaperWorld {
+        let mut world = PaperWorld::build(config, &options, None, epoch, base, now);
+        world.live = Some(live);
+        world
+    }
+
+    fn build(
+        config: &Config,
+        options: &PaperOptions,
+        market: Option<MarketSource>,
+        epoch: u32,
+        base: BasePositions,
+        now: UnixNanos,
+    ) -> PaperWorld {
+        let seeds = Seeds::new(options.seed);
         let (lo, hi) = options.latency_ms;
         let exchange_options = ExchangeOptions {
             venue: VenueParams::default(),
@@ -112,8 +164,7 @@ impl PaperWorld {
             feed: MarketFeed::Direct,
             clients: 1,
         };
-        let market = market_source(config, &options, &seeds, epoch, now);
-        let mut exchange = PaperExchange::new(config, exchange_options, Some(market), &seeds);
+        let mut exchange = PaperExchange::new(config, exchange_options, market, &seeds);
         exchange.carry_over(CarryOver {
             positions: base,
             epoch,
@@ -127,10 +178,11 @@ impl PaperWorld {
             next_clock_sample: now,
             updates_sent: 0,
             loops_logged: 0,
+            live: None,
         }
     }
 
-    /// Runs until the engine's channel closes.
+    /// Runs until the engine's channel closes (or, in shadow trading, the feeds end).
     pub async fn run(
         mut self,
         engine: mpsc::Sender<Event>,
@@ -141,18 +193,69 @@ impl PaperWorld {
                 return;
             }
         }
+        let mut live = self.live.take();
         loop {
             let wake = self.next_wake();
             tokio::select! {
                 biased;
                 request = requests.recv() => match request {
-                    Some((venue, request)) => self.exchange.submit(wall_clock(), venue, request),
+                    Some((venue, request)) => self.submit(live.as_ref(), venue, request),
                     None => return,
+                },
+                event = next_live(live.as_mut()) => match event {
+                    Some(event) => {
+                        if self.on_live(wall_clock(), event, &engine).await.is_err() {
+                            return;
+                        }
+                    }
+                    None => {
+                        tracing::error!("the live market feeds stopped");
+                        return;
+                    }
                 },
                 () = tokio::time::sleep_until(wake) => {}
             }
-            if self.step(wall_clock(), &engine).await.is_err() {
+            if self
+                .step(wall_clock(), live.is_none(), &engine)
+                .await
+                .is_err()
+            {
                 return;
+            }
+        }
+    }
+
+    /// A request for the venues; in shadow trading a resync asks the live feed for a
+    /// fresh book (the paper venue's book is the feed's).
+    fn submit(&mut self, live: Option<&LiveMarket>, venue: Venue, request: Request) {
+        match (live, request) {
+            (Some(live), Request::Resync { instrument }) => {
+                if live.resyncs.try_send((venue, instrument)).is_err() {
+                    tracing::debug!("resync request for {venue} dropped: the feed is busy");
+                }
+            }
+            (_, request) => self.exchange.submit(wall_clock(), venue, request),
+        }
+    }
+
+    /// A live market event: its venue's book moves (resting paper orders may fill),
+    /// then the engine hears it.
+    async fn on_live(
+        &mut self,
+        now: UnixNanos,
+        event: LiveEvent,
+        engine: &mpsc::Sender<Event>,
+    ) -> Result<(), mpsc::error::SendError<Event>> {
+        match event {
+            LiveEvent::Sync(event) => {
+                if let Some(update) = MarketUpdate::from_event(&event.as_market_event()) {
+                    self.exchange.publish(now, &update);
+                }
+                self.updates_sent += 1;
+                engine.send(Event::Live(event)).await
+            }
+            LiveEvent::Venue(venue, kind) => {
+                engine.send(Event::Venue(VenueEvent { venue, kind })).await
             }
         }
     }
@@ -187,6 +290,7 @@ impl PaperWorld {
     async fn step(
         &mut self,
         now: UnixNanos,
+        sample_clocks: bool,
         engine: &mpsc::Sender<Event>,
     ) -> Result<(), mpsc::error::SendError<Event>> {
         let wall_now = Instant::now();
@@ -202,10 +306,11 @@ impl PaperWorld {
             engine.send(Event::Market(update)).await?;
             self.updates_sent += 1;
         }
+        // In shadow trading the live feeds sample the real venues' clocks instead.
         if now >= self.next_clock_sample {
             self.next_clock_sample = now.plus_nanos(CLOCK_SAMPLE_EVERY_NS);
             let venues = self.exchange.market().map_or(Venue::ALL, |m| m.venues());
-            for venue in venues {
+            for venue in venues.into_iter().filter(|_| sample_clocks) {
                 let kind = self.exchange.clock_sample(now, venue);
                 engine
                     .send(Event::Venue(VenueEvent { venue, kind }))
@@ -261,6 +366,14 @@ fn market_source(
         seeds.stream("market", u64::from(epoch)),
         now,
     ))
+}
+
+/// The next live event; never ready without a live market.
+async fn next_live(live: Option<&mut LiveMarket>) -> Option<LiveEvent> {
+    match live {
+        Some(live) => live.events.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// A venue's response as the engine task's input.
@@ -364,5 +477,112 @@ mod tests {
         let recon = w.exchange.reconciliation(Venue::Binance, now);
         assert!(recon.fills.iter().all(|f| f.trade_id.0 >> 40 == 7));
         assert_eq!(recon.positions[0].1, Qty::from_raw(10));
+    }
+
+    fn level(price: i64, qty: i64) -> propbot_engine::model::Level {
+        propbot_engine::model::Level {
+            price: Price::from_raw(price),
+            qty: Qty::from_raw(qty),
+        }
+    }
+
+    /// The next engine event that `pick` accepts (others are skipped), within 5 s.
+    async fn expect<T>(rx: &mut mpsc::Receiver<Event>, pick: impl Fn(Event) -> Option<T>) -> T {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let event = tokio::time::timeout_at(deadline, rx.recv())
+                .await
+                .expect("in time")
+                .expect("world running");
+            if let Some(t) = pick(event) {
+                return t;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn shadow_trading_fills_paper_orders_on_the_live_books() {
+        let config = Config::embedded(Profile::Paper);
+        let n = config.instruments.len();
+        let (live_tx, live_rx) = mpsc::channel(16);
+        let (resync_tx, mut resync_rx) = mpsc::channel(4);
+        let live = LiveMarket {
+            events: live_rx,
+            resyncs: resync_tx,
+        };
+        let base: BasePositions = [vec![Qty::ZERO; n], vec![Qty::ZERO; n]];
+        let world = PaperWorld::live(
+            &config,
+            PaperOptions::default(),
+            1,
+            base,
+            wall_clock(),
+            live,
+        );
+        let (engine_tx, mut engine_rx) = mpsc::channel(64);
+        let (req_tx, req_rx) = mpsc::channel(16);
+        let task = tokio::spawn(world.run(engine_tx, req_rx));
+        let snapshot = SyncEvent::Snapshot {
+            venue: Venue::Binance,
+            instrument: InstrumentId(0),
+            last: 42,
+            bids: vec![level(599_990, 50)],
+            asks: vec![level(600_010, 50)],
+            ts_exchange: wall_clock(),
+        };
+        live_tx
+            .send(LiveEvent::Sync(snapshot.clone()))
+            .await
+            .unwrap();
+        let seen = expect(&mut engine_rx, |e| match e {
+            Event::Live(s) => Some(s),
+            _ => None,
+        })
+        .await;
+        assert_eq!(seen, snapshot, "the engine hears the live book as it came");
+        let now = wall_clock();
+        let order = OrderRequest {
+            client_order_id: ClientOrderId::parse("P1S1").expect("valid id"),
+            venue: Venue::Binance,
+            instrument: InstrumentId(0),
+            side: Side::Buy,
+            price: Price::from_raw(600_020),
+            qty: Qty::from_raw(10),
+            time_in_force: TimeInForce::Ioc,
+            reduce_only: false,
+            expires_at: now.plus_millis(5_000),
+            purpose: OrderPurpose::Entry,
+            dry_run: true,
+        };
+        req_tx
+            .send((Venue::Binance, Request::Place(order)))
+            .await
+            .unwrap();
+        let price = expect(&mut engine_rx, |e| match e {
+            Event::Execution(r) => match r.kind {
+                ExecutionKind::Fill { price, .. } => Some(price),
+                _ => None,
+            },
+            _ => None,
+        })
+        .await;
+        assert_eq!(price, Price::from_raw(600_010), "filled at the live ask");
+        let resync = Request::Resync {
+            instrument: InstrumentId(0),
+        };
+        req_tx.send((Venue::Okx, resync)).await.unwrap();
+        let asked = tokio::time::timeout(std::time::Duration::from_secs(5), resync_rx.recv())
+            .await
+            .expect("in time");
+        assert_eq!(
+            asked,
+            Some((Venue::Okx, InstrumentId(0))),
+            "resyncs go to the feed"
+        );
+        drop(live_tx);
+        tokio::time::timeout(std::time::Duration::from_secs(5), task)
+            .await
+            .expect("the world stops when the feeds end")
+            .expect("no panic");
     }
 }
