@@ -10,6 +10,7 @@
 //!   versions, lease epochs;
 //! - [`paper`]: the simulator's synthetic market and simulated venues in real time;
 //! - [`view`]: JSON documents built from the engine, published as snapshots;
+//! - [`links`]: the live connections' board (System Status, `/metrics`, dashboard);
 //! - [`api`]: axum routes, access control, OpenAPI, WebSocket stream, telemetry;
 //! - [`secrets`], [`lease`], [`clock`];
 //! - [`ctl`]: `propbot ctl …`; [`bench`]: the loopback load benchmark.
@@ -24,6 +25,7 @@ pub mod ctl;
 pub mod driver;
 pub mod journal;
 pub mod lease;
+pub mod links;
 pub mod paper;
 pub mod secrets;
 pub mod service;

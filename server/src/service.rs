@@ -346,6 +346,7 @@ impl Service {
             started_at: p.now,
             access: access.name(),
             approve_token: p.secrets.approve_token().map(str::to_owned),
+            links: crate::links::LinkBoard::default(),
         };
         let engine_thread = spawn_engine(EngineTask {
             engine,

@@ -11,6 +11,7 @@
 
 use crate::driver::Counters;
 use crate::journal::{Head, iso};
+use crate::links::LinkRow;
 use prometheus::core::{Collector, Desc};
 use prometheus::{Gauge, GaugeVec, IntCounter, Opts, Registry, TextEncoder, proto};
 use propbot_engine::config::{Config, Profile};
@@ -39,6 +40,8 @@ pub struct ViewContext {
     pub access: &'static str,
     /// The approval token, for configs applied at run time (never shown).
     pub approve_token: Option<String>,
+    /// The live connections (empty without live market data).
+    pub links: crate::links::LinkBoard,
 }
 
 impl std::fmt::Debug for ViewContext {
@@ -251,8 +254,11 @@ pub fn build(
     context: &ViewContext,
 ) -> Snapshot {
     let status = engine.status(now);
+    let links = context.links.rows();
     let mut docs = BTreeMap::new();
-    let overview = overview(engine, &status, facts, context);
+    let mut overview = overview(engine, &status, facts, context);
+    let connections: Vec<Value> = links.iter().map(LinkRow::json).collect();
+    overview["connections"] = Value::Array(connections.clone());
     let readiness = json!({
         "ts": iso(now.0),
         "status": status.readiness.status,
@@ -267,6 +273,7 @@ pub fn build(
             "overall": status.overall,
             "components": status.components.iter().map(component).collect::<Vec<_>>(),
             "incidents": facts.alerts.iter().rev().take(50).collect::<Vec<_>>(),
+            "connections": connections,
         })),
     );
     docs.insert("slo", Doc::new(slo(&status)));
@@ -305,7 +312,7 @@ pub fn build(
                        "inputs_waiting": facts.inputs_depth},
         })),
     );
-    let metrics_text = prometheus(engine, &status, facts, now);
+    let metrics_text = prometheus(engine, &status, facts, &links, now);
     let latency = json!({
         "engine_step_us": buckets(facts.step_us),
         "journal_commit_us": buckets(facts.commit_us),
@@ -818,11 +825,13 @@ fn prometheus(
     engine: &Engine,
     status: &StatusReport,
     facts: &DriverFacts<'_>,
+    links: &[LinkRow],
     now: UnixNanos,
 ) -> String {
     // Names, help texts and label names are constants, so a failure here is a
     // programming error, which the API tests meet on the first snapshot.
     let registry = engine_registry(engine, status, facts, now).expect("metric families are valid");
+    link_families(&registry, links).expect("link families are valid");
     TextEncoder::new()
         .encode_to_string(&registry.gather())
         .expect("metric families encode")
@@ -1081,6 +1090,55 @@ fn pair_families(registry: &Registry, engine: &Engine, now: UnixNanos) -> promet
 }
 
 /// A boolean as a gauge value.
+/// One series per live connection (none without live market data).
+fn link_families(registry: &Registry, links: &[LinkRow]) -> prometheus::Result<()> {
+    type Figure = fn(&LinkRow) -> f64;
+    let families: [(&str, &str, Figure); 7] = [
+        (
+            "propbot_feed_up",
+            "1 while the live connection is connected or synced.",
+            |l| flag(l.is_up()),
+        ),
+        (
+            "propbot_feed_last_message_age_seconds",
+            "Seconds since the connection's last message (-1 before the first).",
+            |l| l.last_message_age_ms.map_or(-1.0, |ms| ms as f64 / 1e3),
+        ),
+        (
+            "propbot_feed_reconnects",
+            "Reconnects of the live connection since start.",
+            |l| l.reconnects as f64,
+        ),
+        (
+            "propbot_feed_resyncs",
+            "Book resyncs on the live connection since start.",
+            |l| l.resyncs as f64,
+        ),
+        (
+            "propbot_feed_messages",
+            "Messages received on the live connection since start.",
+            |l| l.messages as f64,
+        ),
+        (
+            "propbot_feed_message_rate",
+            "Messages per second on the live connection.",
+            |l| l.rate_per_s,
+        ),
+        (
+            "propbot_feed_bad_frames",
+            "Malformed, oversized or unexpected frames since start.",
+            |l| l.bad_frames as f64,
+        ),
+    ];
+    for (name, help, figure) in families {
+        let rows = links
+            .iter()
+            .map(|l| ([l.venue.name().to_owned(), l.connection.clone()], figure(l)));
+        register_gauges(registry, name, help, ["venue", "connection"], rows)?;
+    }
+    Ok(())
+}
+
 fn flag(on: bool) -> f64 {
     f64::from(u8::from(on))
 }
