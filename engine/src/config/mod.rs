@@ -7,10 +7,12 @@
 
 mod endpoints;
 pub mod raw;
+mod recording;
 mod status;
 mod validate;
 
 pub use endpoints::Endpoints;
+pub use recording::RecordingConfig;
 pub use status::{GroupThresholds, SloTargets, StatusThresholds};
 pub use validate::{ConfigError, ConfigErrors, parse_rfc3339_utc};
 
@@ -69,6 +71,8 @@ pub struct Config {
     /// Per-venue URLs (`venues.<venue>.endpoints`), indexed by [`Venue::index`]; read
     /// by drivers, never by a decision.
     pub endpoints: [Endpoints; Venue::COUNT],
+    /// The service's own recording of live market data (`recording:`).
+    pub recording: RecordingConfig,
     /// P0 guard thresholds.
     pub guards: GuardsConfig,
     /// Risk caps.
@@ -449,6 +453,7 @@ fn build(v: &mut Validator, raw: &RawConfig, status: StatusThresholds) -> Option
         parsed
     });
     let limits = build_limits(v, raw);
+    let recording = recording::build_recording(v, raw.recording.as_ref());
     if let (Some(g), Some(vs)) = (&guards, &venues) {
         for venue in Venue::ALL {
             let vc = &vs[venue.index()];
@@ -470,6 +475,7 @@ fn build(v: &mut Validator, raw: &RawConfig, status: StatusThresholds) -> Option
         instruments: instruments?,
         venues: venues?,
         endpoints: endpoints?,
+        recording: recording?,
         guards: guards?,
         risk: risk?,
         strategy: strategy?,

@@ -86,6 +86,16 @@ pub struct RawConfig {
     pub strategy: Option<RawStrategy>,
     pub ledger: Option<RawLedger>,
     pub limits: Option<RawLimits>,
+    pub recording: Option<RawRecording>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RawRecording {
+    pub live_market_data: Option<Lenient<bool>>,
+    pub dir: Option<Lenient<String>>,
+    pub roll_minutes: Option<Lenient<u64>>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
