@@ -4,7 +4,9 @@
 //! - its source calls no clock, thread, socket, file, environment or global RNG;
 //! - dependencies point one way: engine ← venues ← recordings ← market ← sim ← server ←
 //!   tests, and `propbot-testsupport` is for tests only; `propbot-emulators` (loopback
-//!   venue emulators) sits beside the server, on the market;
+//!   venue emulators) sits beside the server, on the market; `propbot-live` (the live
+//!   market-data adapters: sockets, tokio) sits on the engine and the venues' parsers,
+//!   and nothing deterministic may reach it;
 //! - the simulator and the market it runs are as deterministic as the engine (no tokio).
 //! - `propbot-venues` (market data, reused by the recordings importer) has no IO dependency.
 
@@ -148,9 +150,9 @@ fn the_engine_has_no_io_dependency_direct_or_transitive() {
 }
 
 /// The venue market-data modules are reused by the recordings importer on captured
-/// frames, so `propbot-venues` must not pull in a runtime or socket crate. When the
-/// live adapters arrive, their IO goes behind a cargo feature or into its own crate
-/// and this check follows it.
+/// frames, so `propbot-venues` must not pull in a runtime or socket crate. The live
+/// adapters' IO lives in its own crate, `propbot-live`
+/// (`the_live_adapters_stay_out_of_the_deterministic_crates`).
 #[test]
 fn the_venue_market_data_has_no_io_dependency() {
     let meta = metadata();
@@ -230,6 +232,9 @@ fn dependencies_point_one_way() {
                 "propbot-venues",
             ],
         ),
+        // The live market-data adapters: sockets on top of the venues' IO-free parsers.
+        // No crate lists them yet (the server will, for `propbot record` and live mode).
+        ("propbot-live", &["propbot-engine", "propbot-venues"]),
         // Test helpers only: no crate above may reach it at run time.
         ("propbot-testsupport", &[]),
         // The venue emulators serve the synthetic market over loopback: fixtures for
@@ -253,6 +258,36 @@ fn dependencies_point_one_way() {
             assert!(
                 may.contains(&dep.as_str()),
                 "{krate} must not depend on {dep}"
+            );
+        }
+    }
+}
+
+/// `propbot-live` may use tokio, tungstenite and reqwest; the engine, the venues'
+/// parsers, the recordings, the market and the simulator must never reach it (nor the
+/// emulators, which are test fixtures), or their runs would link sockets and a runtime.
+#[test]
+fn the_live_adapters_stay_out_of_the_deterministic_crates() {
+    let meta = metadata();
+    let live = closure(&meta, "propbot-live");
+    for io in ["tokio", "tokio-tungstenite", "reqwest"] {
+        assert!(
+            live.contains(io),
+            "propbot-live is the socket side: it uses {io}"
+        );
+    }
+    for krate in [
+        "propbot-engine",
+        "propbot-venues",
+        "propbot-recordings",
+        "propbot-market",
+        "propbot-sim",
+    ] {
+        let deps = closure(&meta, krate);
+        for forbidden in ["propbot-live", "propbot-emulators"] {
+            assert!(
+                !deps.contains(forbidden),
+                "{krate} must not depend on {forbidden}"
             );
         }
     }

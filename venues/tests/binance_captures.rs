@@ -547,4 +547,5 @@ fn check_specs_against_exchange_info(specs: &[InstrumentSpec]) {
     let btc = info.symbols.iter().find(|s| s.symbol == "BTCUSDT").unwrap();
     assert_eq!(btc.contract_type, "PERPETUAL");
     assert_eq!(btc.min_qty(), Some("0.001"));
+    assert_eq!(btc.min_notional(), Some("5"));
 }

@@ -165,6 +165,27 @@ impl BinanceFeed {
         }
     }
 
+    /// Forgets one book (the driver wants a fresh snapshot of it, or its buffer grew
+    /// past the driver's bound): drops its buffered diffs and emits a resync if it was
+    /// synced, after which [`BinanceFeed::needing_snapshot`] lists it. `false` if the
+    /// instrument is not served by this feed.
+    pub fn reset_instrument(
+        &mut self,
+        instrument: InstrumentId,
+        reason: ResyncReason,
+        out: &mut Events,
+    ) -> bool {
+        let Some(entry) = self
+            .entries
+            .iter_mut()
+            .find(|e| e.spec.instrument == instrument)
+        else {
+            return false;
+        };
+        entry.sync.reset(reason, out);
+        true
+    }
+
     /// The sync machine of `instrument`.
     pub fn sync(&self, instrument: InstrumentId) -> Option<&DepthSync> {
         self.entries

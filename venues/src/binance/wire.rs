@@ -390,6 +390,9 @@ pub struct SymbolFilter {
     /// `LOT_SIZE` minimum quantity.
     #[serde(default)]
     pub min_qty: Option<String>,
+    /// `MIN_NOTIONAL` smallest order value in the quote asset.
+    #[serde(default)]
+    pub notional: Option<String>,
 }
 
 impl SymbolInfo {
@@ -419,6 +422,11 @@ impl SymbolInfo {
     /// `LOT_SIZE.minQty`.
     pub fn min_qty(&self) -> Option<&str> {
         self.filter_field("LOT_SIZE", |f| f.min_qty.as_ref())
+    }
+
+    /// `MIN_NOTIONAL.notional`.
+    pub fn min_notional(&self) -> Option<&str> {
+        self.filter_field("MIN_NOTIONAL", |f| f.notional.as_ref())
     }
 }
 

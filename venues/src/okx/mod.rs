@@ -13,7 +13,7 @@ use propbot_engine::book::TopOfBook;
 use propbot_engine::model::{InstrumentId, Price, Qty, Side, Venue};
 use propbot_engine::time::UnixNanos;
 use sync::BookSync;
-use wire::{Message, TickerData, TradeData};
+use wire::{BookData, Message, TickerData, TradeData};
 
 /// Instruments one feed serves, at most (lookups are a linear scan).
 pub const FEED_INSTRUMENTS_MAX: usize = 64;
@@ -86,6 +86,12 @@ impl OkxFeed {
                     out.push(ticker(&entry.spec, element)?);
                 }
             }
+            Message::Bbo { inst_id, data } => {
+                let entry = self.entry(inst_id)?;
+                for element in &data {
+                    out.push(bbo(&entry.spec, element)?);
+                }
+            }
             Message::Event { .. } | Message::Pong => return Ok(Handled::Control),
         }
         Ok(Handled::Market)
@@ -96,6 +102,26 @@ impl OkxFeed {
         for entry in &mut self.entries {
             entry.sync.reset(&entry.spec, ResyncReason::Reset, out);
         }
+    }
+
+    /// Forgets one book (the driver wants a fresh snapshot of it): emits a resync if
+    /// it was synced, after which [`OkxFeed::needing_snapshot`] lists it. `false` if the
+    /// instrument is not served by this feed.
+    pub fn reset_instrument(
+        &mut self,
+        instrument: InstrumentId,
+        reason: ResyncReason,
+        out: &mut Events,
+    ) -> bool {
+        let Some(entry) = self
+            .entries
+            .iter_mut()
+            .find(|e| e.spec.instrument == instrument)
+        else {
+            return false;
+        };
+        entry.sync.reset(&entry.spec, reason, out);
+        true
     }
 
     /// The sync machine of `instrument`.
@@ -150,6 +176,34 @@ fn trade(spec: &InstrumentSpec, t: &TradeData<'_>) -> Result<SyncEvent, Error> {
         ts_exchange: UnixNanos::from_millis(
             parse_u64_text(t.ts).ok_or(protocol("`ts` is not a millisecond count"))?,
         ),
+    })
+}
+
+/// A `bbo-tbt` element: the first level of each side (an empty side stays zero, as in
+/// `TopOfBook`); `seqId` is the `books` sequence the quote reflects.
+fn bbo(spec: &InstrumentSpec, b: &BookData<'_>) -> Result<SyncEvent, Error> {
+    let side = |levels: &[crate::raw::RawLevel<'_>]| -> Result<(Price, Qty), Error> {
+        match levels.first() {
+            None => Ok((Price::ZERO, Qty::ZERO)),
+            Some(level) => Ok((spec.price(level.price)?, spec.size(level.size)?)),
+        }
+    };
+    let (bid, bid_qty) = side(&b.bids)?;
+    let (ask, ask_qty) = side(&b.asks)?;
+    Ok(SyncEvent::Bbo {
+        venue: Venue::Okx,
+        instrument: spec.instrument,
+        update_id: b.seq_id.and_then(|s| u64::try_from(s).ok()),
+        top: TopOfBook {
+            bid,
+            bid_qty,
+            ask,
+            ask_qty,
+        },
+        ts_exchange: UnixNanos::from_millis(parse_u64_text(b.ts).ok_or(Error::Protocol {
+            venue: Venue::Okx,
+            what: "`ts` is not a millisecond count",
+        })?),
     })
 }
 
@@ -409,6 +463,57 @@ mod tests {
             ),
             ["S0", "D1<-0", "R:checksum mismatch"]
         );
+    }
+
+    #[test]
+    fn bbo_tbt_is_a_top_of_book_with_the_books_sequence() {
+        let mut f = feed();
+        let mut out = Events::new();
+        let frame = r#"{"arg":{"channel":"bbo-tbt","instId":"BTC-USDT-SWAP"},"data":[{"asks":[["60000.2","3","0","1"]],"bids":[["60000.1","12.5","0","3"]],"ts":"1700000000000","seqId":42}]}"#;
+        assert_eq!(f.on_frame(frame, &mut out).unwrap(), Handled::Market);
+        let SyncEvent::Bbo { update_id, top, .. } = out.as_slice()[0] else {
+            panic!("{out:?}")
+        };
+        assert_eq!(update_id, Some(42));
+        assert_eq!(
+            (top.bid, top.bid_qty, top.ask, top.ask_qty),
+            (
+                Price::from_raw(600_001),
+                Qty::from_raw(1250),
+                Price::from_raw(600_002),
+                Qty::from_raw(300)
+            )
+        );
+        let one_sided = r#"{"arg":{"channel":"bbo-tbt","instId":"BTC-USDT-SWAP"},"data":[{"asks":[],"bids":[["60000.1","1","0","1"]],"ts":"1"}]}"#;
+        f.on_frame(one_sided, &mut out).unwrap();
+        let SyncEvent::Bbo { update_id, top, .. } = out.as_slice()[1] else {
+            panic!("{out:?}")
+        };
+        assert_eq!((update_id, top.ask), (None, Price::ZERO));
+        let bad = frame.replace("60000.2", "NaN");
+        assert!(f.on_frame(&bad, &mut out).is_err());
+    }
+
+    #[test]
+    fn one_book_can_be_reset_alone() {
+        let mut f = feed();
+        let mut out = Events::new();
+        f.on_frame(&book("snapshot", 1, -1, "", "", 0), &mut out)
+            .unwrap();
+        out.clear();
+        assert!(f.reset_instrument(InstrumentId(3), ResyncReason::Reset, &mut out));
+        assert!(matches!(
+            out.as_slice(),
+            [SyncEvent::Resync {
+                reason: ResyncReason::Reset,
+                ..
+            }]
+        ));
+        assert_eq!(f.needing_snapshot().count(), 1);
+        // Already waiting: nothing more is emitted.
+        assert!(f.reset_instrument(InstrumentId(3), ResyncReason::Reset, &mut out));
+        assert_eq!(out.len(), 1);
+        assert!(!f.reset_instrument(InstrumentId(9), ResyncReason::Reset, &mut out));
     }
 
     #[test]

@@ -125,6 +125,14 @@ pub enum Message<'a> {
         /// The tickers.
         data: Vec<TickerData<'a>>,
     },
+    /// `bbo-tbt`: the best level of each side, as a one-level book snapshot (no
+    /// `action`, no `prevSeqId`; `seqId` is the `books` sequence it reflects).
+    Bbo {
+        /// Instrument id.
+        inst_id: &'a str,
+        /// Usually one element.
+        data: Vec<BookData<'a>>,
+    },
     /// A non-error event: `subscribe`, `unsubscribe`, `notice` (64008: reconnect soon),
     /// `channel-conn-count`, ...
     Event {
@@ -201,6 +209,13 @@ pub fn parse_message(text: &str) -> Result<Message<'_>, Error> {
                 data: from_json(data.get())?,
             })
         }
+        "bbo-tbt" => Ok(Message::Bbo {
+            inst_id: arg.inst_id.ok_or(Error::Protocol {
+                venue: Venue::Okx,
+                what: "a bbo-tbt push without `arg.instId`",
+            })?,
+            data: from_json(data.get())?,
+        }),
         "trades" => Ok(Message::Trades {
             data: from_json(data.get())?,
         }),
