@@ -524,7 +524,7 @@ impl Running {
             Venue::Okx => format!("{ws}/ws/v5/public"),
         };
         let mut text = format!(
-            "propbot emulate {}: listening on {} ({})\n  REST:      {http}\n  WebSocket: {ws} ({streams})\n  \
+            "{} emulator: listening on {} ({})\n  REST:      {http}\n  WebSocket: {ws} ({streams})\n  \
              config:    venues.{}.endpoints: {{ rest: \"{http}\", ws: \"{ws}\" }}\n  symbols:   {}\n",
             self.venue.name(),
             self.handle.emulator().addr(),
