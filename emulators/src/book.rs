@@ -214,7 +214,7 @@ impl VenueBook {
 }
 
 /// Sets a level (zero deletes); returns whether the side changed.
-fn set(side: &mut Side, price: i64, qty: i64) -> bool {
+pub(crate) fn set(side: &mut Side, price: i64, qty: i64) -> bool {
     if qty == 0 {
         side.remove(&price).is_some()
     } else {
@@ -222,7 +222,7 @@ fn set(side: &mut Side, price: i64, qty: i64) -> bool {
     }
 }
 
-fn levels<'a>(iter: impl Iterator<Item = (&'a i64, &'a i64)>) -> Vec<Level> {
+pub(crate) fn levels<'a>(iter: impl Iterator<Item = (&'a i64, &'a i64)>) -> Vec<Level> {
     iter.map(|(&price, &qty)| Level {
         price: Price::from_raw(price),
         qty: Qty::from_raw(qty),

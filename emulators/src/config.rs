@@ -6,8 +6,22 @@ use propbot_engine::Config;
 use propbot_engine::model::{InstrumentId, Notional, Venue};
 use propbot_engine::time::UnixNanos;
 use propbot_market::synth::MarketParams;
+use propbot_market::tape::MapError;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
+
+/// What drives an emulator's market.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Source {
+    /// The seeded synthetic market (`propbot_market::synth`), endless.
+    #[default]
+    Synthetic,
+    /// A Parquet recording (files, or directories of rolled files), played once from
+    /// its first message: the venue's recorded messages, as recorded
+    /// ([`crate::playback`]).
+    Recording(Vec<PathBuf>),
+}
 
 /// An emulator's configuration. [`EmulatorConfig::new`] gives a loopback emulator on
 /// an ephemeral port, in real time, listing every instrument of `engine`.
@@ -15,19 +29,23 @@ use std::time::Duration;
 pub struct EmulatorConfig {
     /// Address to listen on (`127.0.0.1:0` picks a free loopback port).
     pub listen: SocketAddr,
+    /// What drives the market: the synthetic model or a recording.
+    pub source: Source,
     /// Seed of the synthetic market (one stream per instrument).
     pub seed: u64,
     /// Emulated seconds per wall second.
     pub speed: Speed,
     /// Market time at start; `None` takes the wall clock when serving starts. Two
-    /// emulators with the same seed and start publish one coherent two-venue market.
+    /// emulators with the same seed and start publish one coherent two-venue market
+    /// (with a recording: the recording's first message falls on `start`).
     pub start: Option<UnixNanos>,
     /// Start with the market paused at `start` (resume with `Emulator::resume`): what
     /// is served then depends on the seed alone.
     pub paused: bool,
     /// Instruments and their listings: symbols, scales, ticks, lots, contract values.
     pub engine: Config,
-    /// Instruments to list; empty lists every instrument `engine` lists on the venue.
+    /// Instruments to list; empty lists every instrument `engine` lists on the venue
+    /// (with a recording: every configured instrument recorded on the venue).
     pub instruments: Vec<InstrumentId>,
     /// The synthetic market's parameters, for every instrument.
     pub params: MarketParams,
@@ -45,6 +63,7 @@ impl EmulatorConfig {
     pub fn new(engine: Config, seed: u64) -> EmulatorConfig {
         EmulatorConfig {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            source: Source::Synthetic,
             seed,
             speed: Speed::REAL_TIME,
             start: None,
@@ -155,5 +174,25 @@ pub enum ServeError {
     TooManyInstruments {
         /// How many were asked for.
         count: usize,
+    },
+    /// A recording file is missing, foreign, damaged or inconsistent (the error names
+    /// the file).
+    #[error("cannot play the recording: {0}")]
+    Recording(#[from] propbot_recordings::Error),
+    /// The recording's instruments do not fit the engine configuration.
+    #[error("cannot play the recording: {0}")]
+    Map(#[from] MapError),
+    /// The recording holds nothing the emulator could publish for its venue.
+    #[error(
+        "the recording {paths} has no {venue} data of a configured instrument{which}; play a \
+         recording of that venue (or derive it: `propbot recordings synth --from DIR --venue {venue}`)"
+    )]
+    VenueNotRecorded {
+        /// The emulated venue.
+        venue: Venue,
+        /// The recording's paths, as given.
+        paths: String,
+        /// Empty, or ` (asked for: …)` naming the instruments asked for.
+        which: String,
     },
 }

@@ -224,6 +224,13 @@ impl Emulator {
         self.hub.clock.now()
     }
 
+    /// Waits until market time reaches `t` (a paused market waits for its resume).
+    /// Returns `false` when the emulator stops first.
+    pub async fn wait_until(&self, t: UnixNanos) -> bool {
+        let mut shutdown = self.hub.shutdown.subscribe();
+        self.hub.clock.wait_until(t, &mut shutdown).await
+    }
+
     /// WebSocket connections open now.
     pub fn connections(&self) -> usize {
         self.hub.connections.load(Ordering::Relaxed)

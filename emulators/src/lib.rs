@@ -1,7 +1,8 @@
 //! PropBot venue emulators: servers on loopback that speak each venue's real public
-//! market-data protocol over a seeded synthetic market (`propbot_market::synth`), with
-//! fault hooks a test can pull (drop every socket, stall, skip a diff, rate limits and
-//! bans, slow snapshots, a skewed venue clock).
+//! market-data protocol over a seeded synthetic market (`propbot_market::synth`) or a
+//! Parquet recording played as recorded ([`playback`]), with fault hooks a test can
+//! pull (drop every socket, stall, skip a diff, rate limits and bans, slow snapshots, a
+//! skewed venue clock).
 //!
 //! They are fixtures for the live adapters: an adapter connects to
 //! `http://127.0.0.1:PORT` and `ws://127.0.0.1:PORT` exactly as it would to the venue,
@@ -14,16 +15,19 @@
 
 pub mod binance;
 pub mod book;
+pub mod cli;
 pub mod clock;
 mod config;
 mod hub;
 pub mod model;
 pub mod okx;
+pub mod playback;
+pub mod roundtrip;
 pub mod text;
 pub mod ws;
 
 pub use clock::Speed;
-pub use config::{EmulatorConfig, INSTRUMENTS_MAX, Limits, ServeError};
+pub use config::{EmulatorConfig, INSTRUMENTS_MAX, Limits, ServeError, Source};
 pub use hub::{Counters, Emulator, Frame, StreamKey};
 
 use axum::Router;

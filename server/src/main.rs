@@ -39,6 +39,8 @@ enum Command {
     },
     /// Paper-trade a recording through the engine against simulated venues.
     Replay(propbot_sim::replay::ReplayArgs),
+    /// Serve a loopback Binance or OKX market-data emulator (synthetic or recorded).
+    Emulate(propbot_emulators::cli::EmulateArgs),
     /// Benchmark the API under loopback load while the engine runs the synthetic market.
     BenchApi(propbot_server::bench::BenchArgs),
     /// Check a data directory's journal: contiguous sequence and hash chain.
@@ -101,6 +103,11 @@ fn main() {
             RecordingsCommand::Synth(args) => propbot_market::cli::run(args),
         },
         Command::Replay(args) => propbot_sim::replay::cli_run(args),
+        Command::Emulate(args) => report(
+            runtime()
+                .block_on(propbot_emulators::cli::run(args))
+                .map_err(Into::into),
+        ),
         Command::Serve(args) => report(serve(args)),
         Command::Ctl(args) => report(runtime().block_on(propbot_server::ctl::run(args))),
         Command::BenchApi(args) => report(runtime().block_on(propbot_server::bench::run(args))),

@@ -18,6 +18,7 @@ const HELP: &[(&str, &[&str])] = &[
             "scenario",
             "recordings",
             "replay",
+            "emulate",
             "bench-api",
             "verify-journal",
         ],
@@ -113,6 +114,21 @@ const HELP: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "emulate",
+        &[
+            "<VENUE>",
+            "binance",
+            "okx",
+            "--listen <ADDR>",
+            "--source <SOURCE>",
+            "--recording <PATH>...",
+            "--seed <N>",
+            "--speed <X>",
+            "--config <FILE>",
+            "--fault <SPEC>",
+        ],
+    ),
+    (
         "bench-api",
         &[
             "--seconds",
@@ -191,6 +207,30 @@ const BAD: &[(&[&str], &str)] = &[
         "unexpected argument '-1'",
     ),
     (&["serve", "--market-speed", "fast"], "invalid value 'fast'"),
+    (
+        &["emulate", "kraken"],
+        "invalid value 'kraken' for '<VENUE>'",
+    ),
+    (
+        &["emulate", "okx", "--source", "recording"],
+        "--recording <PATH>...",
+    ),
+    (
+        &["emulate", "binance", "--speed", "0"],
+        "a speed from 0.01 to 1000",
+    ),
+    (
+        &["emulate", "binance", "--fault", "drop"],
+        "say when, e.g. drop@30s",
+    ),
+    (
+        &["emulate", "binance", "--fault", "stall@10s"],
+        "give its :DURATION, e.g. stall@10s:5s",
+    ),
+    (
+        &["emulate", "binance", "--fault", "explode@1s"],
+        "unknown fault \"explode\"",
+    ),
 ];
 
 fn propbot(args: &[&str]) -> Output {
@@ -290,6 +330,79 @@ fn bad_options_and_values_are_refused_with_exit_code_2_and_a_clear_error() {
             args.join(" ")
         );
     }
+}
+
+/// `propbot emulate` serves until SIGTERM: the banner names the bound address, REST
+/// answers there, a scheduled fault prints its line, SIGTERM stops it with exit code 0.
+/// A fault the venue lacks is refused before anything is served.
+#[test]
+fn emulate_serves_until_sigterm_and_refuses_a_fault_the_venue_lacks() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(BIN)
+        .args(["emulate", "binance", "--speed", "10"])
+        .args(["--fault", "time-offset:-2s", "--fault", "drop@1s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next_line = || {
+        lines
+            .next()
+            .expect("propbot emulate prints")
+            .expect("stdout is text")
+    };
+    let first = next_line();
+    let address = first
+        .split("listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_owned();
+    let banner: Vec<String> = (0..7).map(|_| next_line()).collect();
+    assert!(
+        banner
+            .iter()
+            .any(|l| l.contains(&format!("rest: \"http://{address}\""))),
+        "{banner:?}"
+    );
+    let fired = (0..10)
+        .map(|_| next_line())
+        .find(|l| l.starts_with("fault drop@1s"));
+    assert!(fired.is_some(), "the drop fault is reported as it fires");
+    let answer = {
+        use std::io::{Read, Write};
+        let mut socket = std::net::TcpStream::connect(&address).unwrap();
+        socket
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        socket
+            .write_all(b"GET /fapi/v1/time HTTP/1.0\r\nHost: emulator\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        socket.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    assert!(
+        answer.starts_with("HTTP/1.")
+            && answer.contains(" 200 OK")
+            && answer.contains("{\"serverTime\":"),
+        "{answer}"
+    );
+    let pid = child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "SIGTERM ends it cleanly");
+    assert!(next_line().contains("SIGTERM: stopping"));
+
+    let out = propbot(&["emulate", "binance", "--fault", "seq-reset@1s"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--fault seq-reset@1s: Binance has no sequence reset"),
+        "{stderr}"
+    );
 }
 
 /// A good command line past clap that names a missing file: the command's own error

@@ -4,9 +4,10 @@
 //! - its source calls no clock, thread, socket, file, environment or global RNG;
 //! - dependencies point one way: engine ← venues ← recordings ← market ← sim ← server ←
 //!   tests, and `propbot-testsupport` is for tests only; `propbot-emulators` (loopback
-//!   venue emulators) sits beside the server, on the market; `propbot-live` (the live
-//!   market-data adapters: sockets, tokio) sits on the engine and the venues' parsers,
-//!   and nothing deterministic may reach it;
+//!   venue emulators) sits beside the server, on the market, and only the server (and
+//!   dev-dependencies) may depend on it; `propbot-live` (the live market-data adapters:
+//!   sockets, tokio) sits on the engine and the venues' parsers, and nothing
+//!   deterministic may reach it;
 //! - the simulator and the market it runs are as deterministic as the engine (no tokio).
 //! - `propbot-venues` (market data, reused by the recordings importer) has no IO dependency.
 
@@ -219,10 +220,11 @@ fn dependencies_point_one_way() {
                 "propbot-market",
                 "propbot-recordings",
                 "propbot-venues",
+                "propbot-emulators",
             ],
         ),
-        // The venue emulators serve the synthetic market over loopback: fixtures for
-        // the live adapters, so nothing else may depend on them at run time.
+        // The venue emulators serve the synthetic market or a recording over loopback:
+        // fixtures for the live adapters (`the_emulators_are_for_the_server_and_tests`).
         (
             "propbot-emulators",
             &[
@@ -237,18 +239,6 @@ fn dependencies_point_one_way() {
         ("propbot-live", &["propbot-engine", "propbot-venues"]),
         // Test helpers only: no crate above may reach it at run time.
         ("propbot-testsupport", &[]),
-        // The venue emulators serve the synthetic market over loopback: fixtures for
-        // the live adapters. No crate above lists them (the server will, once it wires
-        // `propbot emulate`).
-        (
-            "propbot-emulators",
-            &[
-                "propbot-engine",
-                "propbot-market",
-                "propbot-recordings",
-                "propbot-venues",
-            ],
-        ),
     ];
     for (krate, may) in allowed {
         for dep in closure(&meta, krate)
@@ -291,6 +281,32 @@ fn the_live_adapters_stay_out_of_the_deterministic_crates() {
             );
         }
     }
+}
+
+/// The venue emulators are test fixtures and the `propbot emulate` command: only the
+/// server may depend on them at run time; any crate may use them in its tests
+/// (dev-dependencies are not followed here).
+#[test]
+fn the_emulators_are_for_the_server_and_tests() {
+    let meta = metadata();
+    let (names, _) = graph(&meta);
+    let workspace: BTreeSet<&String> = names
+        .values()
+        .filter(|n| n.starts_with("propbot-"))
+        .collect();
+    for krate in workspace {
+        if krate == "propbot-server" || krate == "propbot-emulators" {
+            continue;
+        }
+        assert!(
+            !closure(&meta, krate).contains("propbot-emulators"),
+            "{krate} depends on propbot-emulators; only propbot-server (and dev-dependencies) may"
+        );
+    }
+    assert!(
+        closure(&meta, "propbot-server").contains("propbot-emulators"),
+        "the server wires `propbot emulate`"
+    );
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! The Binance USDⓈ-M public market-data emulator: REST (`/fapi/v1/time`,
 //! `/fapi/v1/exchangeInfo`, `/fapi/v1/depth`) and combined WebSocket streams
 //! (`<symbol>@depth@100ms`, `@bookTicker`, `@aggTrade`) over the seeded synthetic
-//! market, with fault hooks on [`BinanceHandle`].
+//! market ([`market`]) or a recording ([`recorded`]), with fault hooks on
+//! [`BinanceHandle`].
 //!
 //! [`serve`] binds, starts the market task and the HTTP server, and returns the
 //! handle. The market task is the only writer of the market: it waits on the emulated
@@ -10,12 +11,14 @@
 
 pub mod frames;
 pub mod market;
+pub mod recorded;
 pub mod rest;
+pub mod source;
 pub mod stream;
 
 use crate::book::BookImage;
 use crate::clock::Clock;
-use crate::config::{EmulatorConfig, ServeError};
+use crate::config::{EmulatorConfig, ServeError, Source};
 pub(crate) use crate::hub::lock;
 use crate::hub::{Emulator, Frame, Hub, bump, wall_clock};
 use axum::Router;
@@ -23,8 +26,11 @@ use axum::extract::ws::Utf8Bytes;
 use axum::routing::get;
 use frames::channel_of;
 use market::{BinanceMarket, Event, SymbolSpec};
-use propbot_engine::model::Venue;
+use propbot_engine::model::{InstrumentId, Venue};
+use propbot_engine::time::UnixNanos;
+use recorded::RecordedBinance;
 use rest::{RestFaults, WeightWindow};
+use source::BinanceSource;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -34,7 +40,7 @@ use std::time::Duration;
 #[derive(Debug)]
 pub(crate) struct Shared {
     hub: Arc<Hub>,
-    market: Mutex<BinanceMarket>,
+    market: Mutex<BinanceSource>,
     /// Diffs still to withhold, per symbol (the gap fault).
     skip_diffs: Vec<AtomicU32>,
     rest_faults: Mutex<RestFaults>,
@@ -44,21 +50,9 @@ pub(crate) struct Shared {
 /// Starts a Binance emulator: binds `config.listen`, starts the market and serves
 /// until the handle is shut down or dropped.
 pub async fn serve(config: EmulatorConfig) -> Result<BinanceHandle, ServeError> {
-    let specs = config
-        .listed(Venue::Binance)?
-        .into_iter()
-        .map(|instrument| {
-            SymbolSpec::from_config(&config.engine, instrument, config.min_notional).ok_or(
-                ServeError::NoListing {
-                    venue: Venue::Binance,
-                    instrument,
-                },
-            )
-        })
-        .collect::<Result<Vec<_>, _>>()?;
     let start = config.start.unwrap_or_else(wall_clock);
-    let count = specs.len();
-    let market = BinanceMarket::new(&config.engine, specs, &config.params, config.seed, start);
+    let market = source(&config, start)?;
+    let count = market.len();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -96,6 +90,48 @@ pub async fn serve(config: EmulatorConfig) -> Result<BinanceHandle, ServeError> 
     })
 }
 
+/// The market `config` asks for, from `start`.
+fn source(config: &EmulatorConfig, start: UnixNanos) -> Result<BinanceSource, ServeError> {
+    match &config.source {
+        Source::Synthetic => {
+            let specs = specs(config, config.listed(Venue::Binance)?)?;
+            let market =
+                BinanceMarket::new(&config.engine, specs, &config.params, config.seed, start);
+            Ok(BinanceSource::Synthetic(market))
+        }
+        Source::Recording(paths) => {
+            let opened = crate::playback::open(
+                paths,
+                &config.engine,
+                Venue::Binance,
+                &config.instruments,
+                start,
+            )?;
+            let specs = specs(config, opened.instruments)?;
+            let market = RecordedBinance::new(specs, Box::new(opened.messages));
+            Ok(BinanceSource::Recorded(market))
+        }
+    }
+}
+
+/// The symbol specs of `instruments`' Binance listings.
+fn specs(
+    config: &EmulatorConfig,
+    instruments: Vec<InstrumentId>,
+) -> Result<Vec<SymbolSpec>, ServeError> {
+    instruments
+        .into_iter()
+        .map(|instrument| {
+            SymbolSpec::from_config(&config.engine, instrument, config.min_notional).ok_or(
+                ServeError::NoListing {
+                    venue: Venue::Binance,
+                    instrument,
+                },
+            )
+        })
+        .collect()
+}
+
 /// The routes: REST and the combined streams under every route of the URL split.
 fn app(shared: Arc<Shared>) -> Router {
     Router::new()
@@ -108,7 +144,8 @@ fn app(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// The market task: one model step at a time, when the emulated clock reaches it.
+/// The market task: one step at a time, when the emulated clock reaches it. At the
+/// end of a recording it stops; REST and the streams keep serving.
 async fn drive(shared: Arc<Shared>) {
     let mut shutdown = shared.hub.shutdown.subscribe();
     let mut events = Vec::new();
@@ -116,6 +153,9 @@ async fn drive(shared: Arc<Shared>) {
     let mut steps: u32 = 0;
     loop {
         let due = lock(&shared.market).next_time();
+        if due == UnixNanos::NEVER {
+            return;
+        }
         if !shared.hub.clock.wait_until(due, &mut shutdown).await {
             return;
         }
@@ -140,7 +180,7 @@ async fn drive(shared: Arc<Shared>) {
 }
 
 /// The frame of `event`, unless a fault withholds it.
-fn render(shared: &Shared, market: &BinanceMarket, event: &Event) -> Option<Frame> {
+fn render(shared: &Shared, market: &BinanceSource, event: &Event) -> Option<Frame> {
     let (index, channel) = channel_of(event);
     if let Event::Depth { .. } = event {
         let skip = &shared.skip_diffs[index];
@@ -237,6 +277,17 @@ impl BinanceHandle {
     /// The listed symbols' specs.
     pub fn symbols(&self) -> Vec<SymbolSpec> {
         lock(&self.shared.market).specs().cloned().collect()
+    }
+
+    /// Whether a recording has been played to its end: nothing more is published, and
+    /// REST and the streams are still served. Never true for the synthetic market.
+    pub fn finished(&self) -> bool {
+        lock(&self.shared.market).finished()
+    }
+
+    /// Why a recording stopped before its end (a damaged file), if it did.
+    pub fn playback_error(&self) -> Option<String> {
+        lock(&self.shared.market).error().map(str::to_owned)
     }
 
     /// Stops serving and waits for the tasks to end.

@@ -71,7 +71,8 @@ fn price(spec: &InstrumentSpecOkx, price: Price) -> String {
 }
 
 fn size(spec: &InstrumentSpecOkx, qty: Qty) -> String {
-    fixed(spec.contracts(qty), spec.contract_decimals, 0)
+    let (contracts, decimals) = spec.contracts_exact(qty);
+    fixed(contracts, decimals, 0)
 }
 
 /// `[px, sz, "0", orders]`; the order count is a function of the size (one to eight

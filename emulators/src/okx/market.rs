@@ -95,6 +95,21 @@ impl InstrumentSpecOkx {
         i64::try_from(scaled / i128::from(self.contract_value.raw())).unwrap_or(i64::MAX)
     }
 
+    /// A base quantity as contracts, exactly: `(raw, decimals)` with the fewest
+    /// decimals from [`InstrumentSpecOkx::contract_decimals`] up to 8 that hold it
+    /// without loss (a recorded size need not be a whole lot), rounded down at 8
+    /// decimals when none does.
+    pub fn contracts_exact(&self, qty: Qty) -> (i64, u8) {
+        let value = i128::from(self.contract_value.raw());
+        for decimals in self.contract_decimals..=8 {
+            let scaled = i128::from(qty.raw()) * i128::from(pow10(decimals));
+            if scaled % value == 0 || decimals == 8 {
+                return (i64::try_from(scaled / value).unwrap_or(i64::MAX), decimals);
+            }
+        }
+        (self.contracts(qty), self.contract_decimals)
+    }
+
     /// Decimals of the tick, for display.
     pub fn price_decimals(&self) -> u8 {
         decimals_of(self.tick.raw(), self.scales.price)

@@ -2,7 +2,8 @@
 //! `/api/v5/public/instruments`) and the public WebSocket (`/ws/v5/public`) with
 //! `subscribe`/`unsubscribe` and the `books` (snapshot on subscribe, then 100 ms
 //! updates with `seqId`/`prevSeqId` and the CRC32 checksum), `bbo-tbt` and `trades`
-//! channels, over the seeded synthetic market, with fault hooks on [`OkxHandle`].
+//! channels, over the seeded synthetic market ([`market`]) or a recording
+//! ([`recorded`]), with fault hooks on [`OkxHandle`].
 //!
 //! As for Binance, one market task steps the market when the emulated clock reaches
 //! each step, renders under the market lock and broadcasts. A `books` update carries a
@@ -11,20 +12,24 @@
 
 pub mod frames;
 pub mod market;
+pub mod recorded;
 pub mod rest;
+pub mod source;
 pub mod stream;
 
 use crate::book::BookImage;
 use crate::clock::Clock;
-use crate::config::{EmulatorConfig, ServeError};
+use crate::config::{EmulatorConfig, ServeError, Source};
 use crate::hub::{Emulator, Frame, Hub, StreamKey, bump, lock, wall_clock};
 use axum::Router;
 use axum::extract::ws::Utf8Bytes;
 use axum::routing::get;
 use frames::{Channel, channel_of};
 use market::{Event, InstrumentSpecOkx, OkxMarket};
-use propbot_engine::model::Venue;
+use propbot_engine::model::{InstrumentId, Venue};
 use propbot_engine::time::UnixNanos;
+use recorded::RecordedOkx;
+use source::OkxSource;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -47,7 +52,7 @@ pub(crate) struct BooksState {
 /// subscriber's snapshot and its first update agree.
 #[derive(Debug)]
 pub(crate) struct State {
-    pub market: OkxMarket,
+    pub market: OkxSource,
     pub books: Vec<BooksState>,
 }
 
@@ -67,21 +72,9 @@ pub(crate) struct Shared {
 /// Starts an OKX emulator: binds `config.listen`, starts the market and serves until
 /// the handle is shut down or dropped.
 pub async fn serve(config: EmulatorConfig) -> Result<OkxHandle, ServeError> {
-    let specs = config
-        .listed(Venue::Okx)?
-        .into_iter()
-        .map(|instrument| {
-            InstrumentSpecOkx::from_config(&config.engine, instrument).ok_or(
-                ServeError::NoListing {
-                    venue: Venue::Okx,
-                    instrument,
-                },
-            )
-        })
-        .collect::<Result<Vec<_>, _>>()?;
     let start = config.start.unwrap_or_else(wall_clock);
-    let count = specs.len();
-    let market = OkxMarket::new(&config.engine, specs, &config.params, config.seed, start);
+    let market = source(&config, start)?;
+    let count = market.len();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -122,6 +115,49 @@ pub async fn serve(config: EmulatorConfig) -> Result<OkxHandle, ServeError> {
     })
 }
 
+/// The market `config` asks for, from `start`.
+fn source(config: &EmulatorConfig, start: UnixNanos) -> Result<OkxSource, ServeError> {
+    match &config.source {
+        Source::Synthetic => {
+            let specs = specs(config, config.listed(Venue::Okx)?)?;
+            let market = OkxMarket::new(&config.engine, specs, &config.params, config.seed, start);
+            Ok(OkxSource::Synthetic(market))
+        }
+        Source::Recording(paths) => {
+            let opened = crate::playback::open(
+                paths,
+                &config.engine,
+                Venue::Okx,
+                &config.instruments,
+                start,
+            )?;
+            let specs = specs(config, opened.instruments)?;
+            Ok(OkxSource::Recorded(RecordedOkx::new(
+                specs,
+                Box::new(opened.messages),
+            )))
+        }
+    }
+}
+
+/// The instrument specs of `instruments`' OKX listings.
+fn specs(
+    config: &EmulatorConfig,
+    instruments: Vec<InstrumentId>,
+) -> Result<Vec<InstrumentSpecOkx>, ServeError> {
+    instruments
+        .into_iter()
+        .map(|instrument| {
+            InstrumentSpecOkx::from_config(&config.engine, instrument).ok_or(
+                ServeError::NoListing {
+                    venue: Venue::Okx,
+                    instrument,
+                },
+            )
+        })
+        .collect()
+}
+
 fn app(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/api/v5/public/time", get(rest::time))
@@ -130,7 +166,8 @@ fn app(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// The market task: one model step at a time, when the emulated clock reaches it.
+/// The market task: one step at a time, when the emulated clock reaches it. At the
+/// end of a recording it stops; REST and the WebSocket keep serving.
 async fn drive(shared: Arc<Shared>) {
     let mut shutdown = shared.hub.shutdown.subscribe();
     let mut events = Vec::new();
@@ -138,6 +175,9 @@ async fn drive(shared: Arc<Shared>) {
     let mut steps: u32 = 0;
     loop {
         let due = lock(&shared.state).market.next_time();
+        if due == UnixNanos::NEVER {
+            return;
+        }
         if !shared.hub.clock.wait_until(due, &mut shutdown).await {
             return;
         }
@@ -292,6 +332,17 @@ impl OkxHandle {
     /// The listed instruments' specs.
     pub fn instruments(&self) -> Vec<InstrumentSpecOkx> {
         lock(&self.shared.state).market.specs().cloned().collect()
+    }
+
+    /// Whether a recording has been played to its end: nothing more is published, and
+    /// REST and the WebSocket are still served. Never true for the synthetic market.
+    pub fn finished(&self) -> bool {
+        lock(&self.shared.state).market.finished()
+    }
+
+    /// Why a recording stopped before its end (a damaged file), if it did.
+    pub fn playback_error(&self) -> Option<String> {
+        lock(&self.shared.state).market.error().map(str::to_owned)
     }
 
     /// The channel names served.
