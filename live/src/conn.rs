@@ -571,8 +571,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn liveness_pings_when_idle_then_gives_up_without_a_pong() {
-        let mut options =
-            FeedOptions::new(Venue::Okx, crate::Endpoints::okx_production(), Vec::new());
+        let mut options = FeedOptions::new(
+            Venue::Okx,
+            crate::Endpoints::default_for(Venue::Okx, propbot_engine::Profile::Live),
+            Vec::new(),
+        );
         options.ping_every = Duration::from_secs(10);
         options.pong_timeout = Duration::from_secs(5);
         options.silence_timeout = Duration::from_secs(20);

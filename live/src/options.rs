@@ -9,7 +9,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use std::time::Duration;
 
-/// Where a venue's public market data is served.
+/// Where a venue's public market data is served: the config's
+/// `venues.<venue>.endpoints` type, one definition for the config and the feeds.
 ///
 /// - Binance: `rest` is the REST base (`https://fapi.binance.com`); `ws_public` is the
 ///   base of the high-frequency route (`wss://fstream.binance.com/public`), which
@@ -19,35 +20,7 @@ use std::time::Duration;
 ///   `ws_public`.
 /// - OKX: `rest` is the host (`https://www.okx.com`); `ws_public` is the full URL
 ///   (`wss://ws.okx.com:8443/ws/v5/public`); `ws_market` is not used.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Endpoints {
-    /// REST base URL, without a trailing slash.
-    pub rest: String,
-    /// Public WebSocket: Binance route base, OKX full URL.
-    pub ws_public: String,
-    /// Binance regular market route base (`@aggTrade`), if split from `ws_public`.
-    pub ws_market: Option<String>,
-}
-
-impl Endpoints {
-    /// Binance USDⓈ-M production (`../shared/VENUES.md` §1.1, after the 2026 URL split).
-    pub fn binance_production() -> Endpoints {
-        Endpoints {
-            rest: "https://fapi.binance.com".into(),
-            ws_public: "wss://fstream.binance.com/public".into(),
-            ws_market: Some("wss://fstream.binance.com/market".into()),
-        }
-    }
-
-    /// OKX v5 production (`../shared/VENUES.md` §2.1).
-    pub fn okx_production() -> Endpoints {
-        Endpoints {
-            rest: "https://www.okx.com".into(),
-            ws_public: "wss://ws.okx.com:8443/ws/v5/public".into(),
-            ws_market: None,
-        }
-    }
-}
+pub use propbot_engine::config::Endpoints;
 
 /// The OKX order-book channel a feed subscribes (`bbo-tbt` and `trades` always).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

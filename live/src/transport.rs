@@ -210,7 +210,10 @@ mod tests {
         assert!(config.alpn_protocols.is_empty());
         let options = FeedOptions::new(
             propbot_engine::model::Venue::Binance,
-            crate::Endpoints::binance_production(),
+            crate::Endpoints::default_for(
+                propbot_engine::model::Venue::Binance,
+                propbot_engine::Profile::Live,
+            ),
             Vec::new(),
         );
         assert!(http_client(&options, &config).is_ok());

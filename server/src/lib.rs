@@ -10,6 +10,8 @@
 //!   versions, lease epochs;
 //! - [`paper`]: the simulator's synthetic market and simulated venues in real time;
 //! - [`view`]: JSON documents built from the engine, published as snapshots;
+//! - [`live`]: live public market data (shadow trading, recording); [`record`]:
+//!   `propbot record`;
 //! - [`links`]: the live connections' board (System Status, `/metrics`, dashboard);
 //! - [`api`]: axum routes, access control, OpenAPI, WebSocket stream, telemetry;
 //! - [`secrets`], [`lease`], [`clock`];
@@ -26,7 +28,9 @@ pub mod driver;
 pub mod journal;
 pub mod lease;
 pub mod links;
+pub mod live;
 pub mod paper;
+pub mod record;
 pub mod secrets;
 pub mod service;
 pub mod view;

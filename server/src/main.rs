@@ -43,6 +43,8 @@ enum Command {
     Emulate(propbot_emulators::cli::EmulateArgs),
     /// Benchmark the API under loopback load while the engine runs the synthetic market.
     BenchApi(propbot_server::bench::BenchArgs),
+    /// Record a venue's live public market data into Parquet files.
+    Record(propbot_server::record::RecordArgs),
     /// Check a data directory's journal: contiguous sequence and hash chain.
     VerifyJournal {
         /// Data directory.
@@ -67,8 +69,9 @@ struct ServeArgs {
     /// Profile: paper, testnet or live (default: the config's, else paper).
     #[arg(long, value_parser = parse_profile)]
     profile: Option<Profile>,
-    /// Market source: sim, or recording followed by files.
-    #[arg(long, num_args = 1.., value_names = ["sim|recording", "PATH"], default_value = "sim")]
+    /// Market source: sim, live (shadow trading: the venues' public data, paper
+    /// execution), or recording followed by files.
+    #[arg(long, num_args = 1.., value_names = ["sim|live|recording", "PATH"], default_value = "sim")]
     source: Vec<String>,
     /// Config file (default: the profile's embedded config, or the last applied one).
     #[arg(long)]
@@ -111,6 +114,10 @@ fn main() {
         Command::Serve(args) => report(serve(args)),
         Command::Ctl(args) => report(runtime().block_on(propbot_server::ctl::run(args))),
         Command::BenchApi(args) => report(runtime().block_on(propbot_server::bench::run(args))),
+        Command::Record(args) => {
+            init_logs();
+            report(runtime().block_on(propbot_server::record::run(args)))
+        }
         Command::VerifyJournal { data_dir } => report(verify(data_dir)),
     };
     std::process::exit(code);
@@ -162,7 +169,8 @@ fn source_of(words: &[String]) -> anyhow::Result<Source> {
         Some((first, rest)) if first == "recording" && !rest.is_empty() => {
             Ok(Source::Recording(rest.iter().map(PathBuf::from).collect()))
         }
-        _ => anyhow::bail!("--source takes `sim` or `recording PATH…`, got {words:?}"),
+        Some((first, rest)) if first == "live" && rest.is_empty() => Ok(Source::Live),
+        _ => anyhow::bail!("--source takes `sim`, `live` or `recording PATH…`, got {words:?}"),
     }
 }
 
@@ -202,7 +210,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .await
         });
         let signal = tokio::select! {
-            signal = shutdown_signal() => signal,
+            signal = propbot_server::service::shutdown_signal() => signal,
             () = engine_stopped(&service) => "the engine stopped",
         };
         tracing::info!("{signal}: stopping (HOLD, cancel open orders, flush the journal)");
@@ -226,15 +234,6 @@ async fn engine_stopped(service: &Service) {
     }
 }
 
-async fn shutdown_signal() -> &'static str {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
-    }
-}
-
 fn greet(service: &Service, options: &ServeOptions, address: SocketAddr) {
     let host = if address.ip().is_unspecified() {
         format!("127.0.0.1:{}", address.port())
@@ -248,6 +247,7 @@ fn greet(service: &Service, options: &ServeOptions, address: SocketAddr) {
         match &options.source {
             Source::Sim => format!("sim (seed {})", options.paper.seed),
             Source::Recording(p) => format!("recording ({} files)", p.len()),
+            Source::Live => "live (shadow trading)".to_owned(),
         },
         options.data_dir.display()
     );

@@ -32,6 +32,9 @@ pub enum Source {
     Sim,
     /// Recorded market data files.
     Recording(Vec<PathBuf>),
+    /// Shadow trading: the venues' live public market data (`venues.<venue>.endpoints`),
+    /// paper execution on those books.
+    Live,
 }
 
 /// Everything `propbot serve` needs.
@@ -103,6 +106,9 @@ pub enum StartError {
     /// The market source is not available.
     #[error("{0}")]
     Source(String),
+    /// Live market data could not start (unreachable venue, metadata mismatch).
+    #[error("--source live: {0}")]
+    Live(#[from] crate::live::LiveError),
     /// A file could not be read or a directory created.
     #[error("{path}: {source}")]
     Io {
@@ -136,6 +142,8 @@ pub struct Service {
     pub config_source: String,
     engine: std::thread::JoinHandle<Result<StopReport, DriverError>>,
     paper: tokio::task::JoinHandle<()>,
+    /// The live feeds' supervisor (shadow trading).
+    live: Option<tokio::task::JoinHandle<()>>,
     _lease: FileLease,
 }
 
@@ -245,7 +253,7 @@ fn prepare(options: &ServeOptions) -> Result<Prepared, StartError> {
     // A recording is read (and checked against the config) before anything is
     // committed, so a bad file stops the start with its own message.
     let tape = match &options.source {
-        Source::Sim => None,
+        Source::Sim | Source::Live => None,
         Source::Recording(paths) => Some(Arc::new(
             propbot_market::tape::Tape::load(paths, &chosen.config)
                 .map_err(|e| StartError::Source(format!("--source recording: {e}")))?,
@@ -324,10 +332,63 @@ fn source_label(tape: Option<&propbot_market::tape::Tape>, seed: u64) -> String 
     format!("recording {}, looping", t.describe())
 }
 
+/// The traded instruments' live feeds, after each venue's metadata matched the config.
+async fn start_live(config: &Config, seed: u64) -> Result<crate::live::LiveFeeds, StartError> {
+    let venues: Vec<_> = Venue::ALL
+        .iter()
+        .map(|&v| (v, config.endpoints[v.index()].clone()))
+        .collect();
+    Ok(crate::live::LiveFeeds::start(config, &venues, &config.strategy.instruments, seed).await?)
+}
+
+/// The paper world on live books, the supervisor that feeds it (and, with
+/// `recording.live_market_data`, records what it receives).
+fn shadow_world(
+    config: &Config,
+    options: &ServeOptions,
+    paper: crate::paper::PaperOptions,
+    epoch: u32,
+    base: crate::paper::BasePositions,
+    feeds: crate::live::LiveFeeds,
+    board: crate::links::LinkBoard,
+) -> Result<(PaperWorld, tokio::task::JoinHandle<()>), StartError> {
+    use crate::live::{FEED_EVENTS_MAX, Recorder, recording_dir, supervise};
+    let recorder = if config.recording.live_market_data {
+        let dir = recording_dir(config, &options.data_dir);
+        let mut writer = propbot_recordings::WriterOptions::default();
+        writer.roll.max_span_ns = config.recording.roll_minutes * 60 * 1_000_000_000;
+        let source = "live (propbot serve --source live)";
+        let instruments = &config.strategy.instruments;
+        Some(Recorder::start(
+            &dir,
+            config,
+            &Venue::ALL,
+            instruments,
+            source,
+            writer,
+        )?)
+    } else {
+        None
+    };
+    let (world_tx, world_rx) = mpsc::channel(FEED_EVENTS_MAX);
+    let (resync_tx, resync_rx) = mpsc::channel(64);
+    let supervisor = tokio::spawn(supervise(feeds, world_tx, resync_rx, board, recorder));
+    let live = crate::paper::LiveMarket {
+        events: world_rx,
+        resyncs: resync_tx,
+    };
+    let world = PaperWorld::live(config, paper, epoch, base, wall_clock(), live);
+    Ok((world, supervisor))
+}
+
 impl Service {
     /// Starts everything except the HTTP listener. Must run inside a tokio runtime.
     pub async fn start(options: &ServeOptions) -> Result<Service, StartError> {
         let p = prepare(options)?;
+        let live = match options.source {
+            Source::Live => Some(start_live(&p.chosen.config, options.paper.seed).await?),
+            _ => None,
+        };
         let profile = p.chosen.config.profile;
         let base = base_positions(&p.recovered, p.chosen.config.instruments.len());
         let config = p.chosen.config.clone();
@@ -339,14 +400,18 @@ impl Service {
         let (stream_tx, _) = broadcast::channel(1024);
         let counters = Arc::new(Counters::default());
         let access = AccessMode::for_deployment(profile, options.listen);
+        let board = crate::links::LinkBoard::default();
         let context = ViewContext {
             profile,
-            source: source_label(p.tape.as_deref(), options.paper.seed),
+            source: match &live {
+                Some(_) => "live (shadow trading: venue public data, paper execution)".to_owned(),
+                None => source_label(p.tape.as_deref(), options.paper.seed),
+            },
             data_dir: options.data_dir.display().to_string(),
             started_at: p.now,
             access: access.name(),
             approve_token: p.secrets.approve_token().map(str::to_owned),
-            links: crate::links::LinkBoard::default(),
+            links: board.clone(),
         };
         let engine_thread = spawn_engine(EngineTask {
             engine,
@@ -364,7 +429,17 @@ impl Service {
         })?;
         let mut paper_options = options.paper.clone();
         paper_options.tape = p.tape.clone();
-        let world = PaperWorld::new(&config, paper_options, p.epoch, base, wall_clock());
+        let (world, live) = match live {
+            Some(feeds) => {
+                let (world, supervisor) =
+                    shadow_world(&config, options, paper_options, p.epoch, base, feeds, board)?;
+                (world, Some(supervisor))
+            }
+            None => {
+                let world = PaperWorld::new(&config, paper_options, p.epoch, base, wall_clock());
+                (world, None)
+            }
+        };
         let paper = tokio::spawn(world.run(events_tx.clone(), venues_rx));
         // The API serves only once the engine has published its first status.
         if tokio::time::timeout(Duration::from_secs(30), snap_rx.changed())
@@ -397,6 +472,7 @@ impl Service {
             config_source: p.chosen.source,
             engine: engine_thread,
             paper,
+            live,
             _lease: p.lease,
         })
     }
@@ -410,6 +486,16 @@ impl Service {
             .await
             .expect("join task");
         self.paper.abort();
+        if let Some(live) = self.live {
+            // The paper world is gone: the supervisor closes the sockets and commits
+            // the recording.
+            if tokio::time::timeout(Duration::from_secs(10), live)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the live feeds did not stop within 10 s");
+            }
+        }
         match result {
             Ok(r) => r,
             Err(panic) => std::panic::resume_unwind(panic),
@@ -419,5 +505,15 @@ impl Service {
     /// Whether the engine thread has ended (a journal failure stops it).
     pub fn engine_finished(&self) -> bool {
         self.engine.is_finished()
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM, naming it.
+pub async fn shutdown_signal() -> &'static str {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
     }
 }

@@ -49,6 +49,11 @@ pub enum Mode {
 }
 
 pub async fn start(mode: Mode) -> Harness {
+    start_with(mode, |_, _| {}).await
+}
+
+/// A harness whose options `adjust` changes (given the data directory) before start.
+pub async fn start_with(mode: Mode, adjust: impl FnOnce(&mut ServeOptions, &Path)) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     write_secrets(&dir.path().join("secrets.json"));
     let mut options = ServeOptions::new(dir.path().to_path_buf());
@@ -60,6 +65,7 @@ pub async fn start(mode: Mode) -> Harness {
         pace: Pace::Speed(5.0),
         ..PaperOptions::default()
     };
+    adjust(&mut options, dir.path());
     let service = Service::start(&options).await.expect("service starts");
     let app = app(service.state.clone());
     Harness {
