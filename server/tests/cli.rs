@@ -19,8 +19,23 @@ const HELP: &[(&str, &[&str])] = &[
             "recordings",
             "replay",
             "emulate",
+            "record",
             "bench-api",
             "verify-journal",
+        ],
+    ),
+    (
+        "record",
+        &[
+            "--venue",
+            "--instruments",
+            "--out",
+            "--endpoint",
+            "--config",
+            "--profile",
+            "--duration",
+            "--roll-minutes",
+            "--roll-rows",
         ],
     ),
     (
@@ -34,6 +49,7 @@ const HELP: &[(&str, &[&str])] = &[
             "--secrets",
             "--seed",
             "--market-speed",
+            "sim|live|recording",
         ],
     ),
     (
@@ -154,6 +170,23 @@ const BAD: &[(&[&str], &str)] = &[
         "invalid value 'many' for '--seeds <N>'",
     ),
     (&["scenario", "walk"], "unrecognized subcommand 'walk'"),
+    (
+        &["record", "--venue", "kraken", "--out", "d"],
+        "\"kraken\" is not binance-um or okx-swap",
+    ),
+    (
+        &[
+            "record",
+            "--venue",
+            "okx-swap",
+            "--out",
+            "d",
+            "--duration",
+            "soon",
+        ],
+        "\"soon\" is not a duration like 90s, 10m or 2h",
+    ),
+    (&["record", "--venue", "okx-swap"], "--out <DIR>"),
     (&["recordings", "import", "capture.gz"], "--out <DIR>"),
     (
         &[
