@@ -519,13 +519,17 @@ impl Running {
     /// symbols, the faults scheduled.
     pub fn banner(&self) -> String {
         let (http, ws) = (self.http_url(), self.ws_url());
-        let streams = match self.venue {
-            Venue::Binance => format!("{ws}/public/stream, {ws}/market/stream, {ws}/stream"),
-            Venue::Okx => format!("{ws}/ws/v5/public"),
+        let (streams, ws_public) = match self.venue {
+            Venue::Binance => (
+                format!("{ws}/public/stream, {ws}/market/stream, {ws}/stream"),
+                ws.clone(),
+            ),
+            Venue::Okx => (format!("{ws}/ws/v5/public"), format!("{ws}/ws/v5/public")),
         };
         let mut text = format!(
             "{} emulator: listening on {} ({})\n  REST:      {http}\n  WebSocket: {ws} ({streams})\n  \
-             config:    venues.{}.endpoints: {{ rest: \"{http}\", ws: \"{ws}\" }}\n  symbols:   {}\n",
+             config:    venues.{}.endpoints: {{ rest: \"{http}\", ws_public: \"{ws_public}\", ws_market: none }}\n  \
+             record:    propbot record --endpoint {http} …\n  symbols:   {}\n",
             self.venue.name(),
             self.handle.emulator().addr(),
             self.source,

@@ -14,7 +14,9 @@
 //!   too, and [`Playback::error`] says why.
 //!
 //! [`Playback`] is pure: its messages come through the [`Messages`] trait, which a
-//! recording ([`RecordingMessages`]) or a test's list implements. What each venue makes
+//! recording ([`RecordingMessages`]) or a test's list implements. A recording is read
+//! one message ahead, under the emulator's market lock, so at most one decoded batch
+//! (8K rows a stream) is in memory, whatever the recording's length. What each venue makes
 //! of a message is in `binance::recorded` and `okx::recorded`.
 //!
 //! [`Source::Recording`]: crate::Source::Recording

@@ -10,7 +10,11 @@
 //! - `aggTrade` per recorded trade (its trade id, when recorded, is `a`, `f` and `l`);
 //! - the REST snapshot is the book after the last message played: its `lastUpdateId`
 //!   is the `u` of the last diff, so the next diff chains to it (`pu`) and the diff
-//!   that ended at it, buffered by any client connected before, brackets it.
+//!   that ended at it, buffered by any client connected before, brackets it
+//!   (`U <= lastUpdateId <= u`). A client that takes its snapshot before any diff has
+//!   reached it is told the snapshot is too old by the next diff (as a venue snapshot
+//!   taken right at a diff boundary would), and its next snapshot is bracketed by
+//!   that diff, which it has buffered.
 //!
 //! Pure, like [`super::market`]: the same recording gives the same events.
 
