@@ -221,6 +221,7 @@ fn dependencies_point_one_way() {
                 "propbot-recordings",
                 "propbot-venues",
                 "propbot-emulators",
+                "propbot-live",
             ],
         ),
         // The venue emulators serve the synthetic market or a recording over loopback:
@@ -234,8 +235,8 @@ fn dependencies_point_one_way() {
                 "propbot-venues",
             ],
         ),
-        // The live market-data adapters: sockets on top of the venues' IO-free parsers.
-        // No crate lists them yet (the server will, for `propbot record` and live mode).
+        // The live market-data adapters: sockets on top of the venues' IO-free parsers;
+        // only the server uses them (shadow trading, `propbot record`).
         ("propbot-live", &["propbot-engine", "propbot-venues"]),
         // Test helpers only: no crate above may reach it at run time.
         ("propbot-testsupport", &[]),
