@@ -13,8 +13,8 @@ use propbot_engine::model::{InstrumentId, Price, Qty, Venue};
 use propbot_engine::time::{NANOS_PER_MILLI, UnixNanos};
 use propbot_engine::{Config, Profile};
 use propbot_live::{
-    Backoff, Endpoints, FeedEvent, FeedHandle, FeedOptions, LinkState, MetadataError, Stamped,
-    fetch_and_check_instruments, spawn_feed,
+    Backoff, Endpoints, FeedEvent, FeedHandle, FeedOptions, LinkState, MetadataError,
+    OkxBookChannel, Stamped, fetch_and_check_instruments, spawn_feed,
 };
 use propbot_venues::{InstrumentSpec, ResyncReason, SyncEvent};
 use std::collections::BTreeMap;
@@ -334,10 +334,19 @@ async fn binance_reconnects_after_a_drop_and_resyncs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binance_a_skipped_diff_is_a_gap_healed_by_a_new_snapshot() {
     let handle = binance(emulator_config(43, 10.0)).await;
-    let (mut consumer, feed) = Consumer::start(options(Venue::Binance, binance_endpoints(&handle)));
+    // Without a market route every stream goes on the public connection.
+    let endpoints = Endpoints {
+        ws_market: None,
+        ..binance_endpoints(&handle)
+    };
+    let (mut consumer, feed) = Consumer::start(options(Venue::Binance, endpoints));
     consumer
-        .until("synced", |c| c.synced("public") && c.deltas > 5)
+        .until("synced with trades", |c| {
+            c.synced("public") && c.deltas > 5 && c.trades > 0
+        })
         .await;
+    assert_eq!(feed.stats().connections.len(), 1);
+    assert_eq!(consumer.state("market"), None);
     assert!(handle.skip_next_diff("BTCUSDT"));
     consumer.until("the gap", |c| !c.resyncs.is_empty()).await;
     assert_eq!(consumer.resyncs, [ResyncReason::Gap]);
@@ -502,6 +511,38 @@ async fn okx_a_corrupted_checksum_resubscribes_and_a_notice_reconnects() {
     assert_eq!(
         consumer.resyncs,
         [ResyncReason::ChecksumMismatch, ResyncReason::Reset]
+    );
+    feed.shutdown().await;
+    handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn okx_error_events_are_counted_and_the_other_channels_flow() {
+    // The emulator serves no `books-l2-tbt` (a VIP channel): it answers 60018.
+    let handle = okx(emulator_config(53, 10.0)).await;
+    let mut options = options(Venue::Okx, okx_endpoints(&handle));
+    options.okx_channel = OkxBookChannel::BooksL2Tbt;
+    let (mut consumer, feed) = Consumer::start(options);
+    consumer
+        .until("trades and quotes", |c| c.trades > 0 && c.bbos > 0)
+        .await;
+    let public = feed.stats().connection("public").cloned().unwrap();
+    assert_eq!(public.venue_errors, 1, "{public:?}");
+    assert!(
+        public
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("60018")),
+        "{public:?}"
+    );
+    assert_eq!(
+        consumer.state("public"),
+        Some(&LinkState::Connected),
+        "no book, not synced"
+    );
+    assert_eq!(
+        public.malformed, 0,
+        "an error event is not a malformed frame"
     );
     feed.shutdown().await;
     handle.shutdown().await;
