@@ -855,5 +855,7 @@ async fn bad_frames_are_counted_and_forwarded_never_fatal() {
     let malformed = consumer.count(|k| *k == VenueEventKind::MalformedMessage);
     assert_eq!(malformed, 12, "malformed and refused frames are forwarded");
     assert!(stats.clock.errors >= 1, "{:?}", stats.clock);
+    let clock_error = stats.clock.last_error.clone().unwrap_or_default();
+    assert!(clock_error.contains("onnection refused"), "{clock_error}");
     feed.shutdown().await;
 }
