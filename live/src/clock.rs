@@ -27,7 +27,7 @@
 use crate::conn::{Emitter, Stop};
 use crate::event::FeedEvent;
 use crate::options::FeedOptions;
-use crate::stats::Shared;
+use crate::stats::{LogGate, Shared};
 use crate::transport::{self, HttpError};
 use propbot_engine::input::VenueEventKind;
 use propbot_engine::model::Venue;
@@ -112,8 +112,9 @@ pub(crate) async fn run(
         return;
     }
     let url = time_url(options.venue, &options.endpoints.rest);
+    let mut log = LogGate::new(options.log_every);
     loop {
-        let wait = match burst(&mut emitter, &stats, &options, &http, &url).await {
+        let wait = match burst(&mut emitter, &stats, &options, &http, &url, &mut log).await {
             Ok(asked) => asked.unwrap_or(options.clock_sample_every),
             Err(Stop) => return,
         };
@@ -131,6 +132,7 @@ async fn burst(
     options: &FeedOptions,
     http: &reqwest::Client,
     url: &str,
+    log: &mut LogGate,
 ) -> Result<Option<Duration>, Stop> {
     let mut best: Option<ClockProbe> = None;
     for _ in 0..options.clock_burst {
@@ -165,7 +167,9 @@ async fn burst(
             c.errors += 1;
             c.last_error = Some(detail.clone());
         });
-        tracing::warn!(venue = %options.venue, "{detail}");
+        if let Some(suppressed) = log.admit(error.kind()) {
+            tracing::warn!(venue = %options.venue, suppressed, "{detail}");
+        }
         let asked = emitter.refusal(&error).await?;
         if matches!(
             error,

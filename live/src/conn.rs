@@ -534,8 +534,11 @@ pub(crate) async fn run(mut link: Link, mut session: Session) {
                 if link.synced_this_connection {
                     attempt = 0;
                 }
+                // The books go first: the engine must not trade on them a moment
+                // longer than the socket lived. Then the polite close (≤ 1 s).
+                let reset = session.reset(&mut link).await;
                 transport::close(socket).await;
-                if session.reset(&mut link).await.is_err() {
+                if reset.is_err() {
                     return;
                 }
                 match end {

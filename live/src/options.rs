@@ -113,7 +113,8 @@ pub struct FeedOptions {
     pub reconnect: Backoff,
     /// No data frame (market data, replies, OKX `pong`; WebSocket pings and pongs do
     /// not count) for this long: the socket is dead, reconnect. Keep it above
-    /// `ping_every + pong_timeout`.
+    /// `ping_every + pong_timeout`, and, for Binance (which has no data-level
+    /// keep-alive), above the longest quiet spell of the quietest instrument.
     pub silence_timeout: Duration,
     /// Nothing received (data or control) for this long: send a ping (OKX the text
     /// `ping`, Binance a WebSocket ping frame; OKX drops a connection silent for 30 s).

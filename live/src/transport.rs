@@ -103,7 +103,23 @@ pub(crate) fn http_client(
         .timeout(options.request_timeout)
         .user_agent(concat!("propbot-live/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| HttpError::Transport(e.to_string()))
+        .map_err(|e| HttpError::Transport(with_causes(&e)))
+}
+
+/// An error and its causes, `: `-separated (reqwest's own text omits them: "error
+/// sending request" without "connection refused").
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let shown = cause.to_string();
+        if !text.contains(&shown) {
+            text.push_str(": ");
+            text.push_str(&shown);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// `GET url`: the body of a 2xx answer read up to `body_max` bytes, or the error.
@@ -112,7 +128,7 @@ pub(crate) async fn get(
     url: &str,
     body_max: usize,
 ) -> Result<Reply, HttpError> {
-    let transport = |e: reqwest::Error| HttpError::Transport(e.to_string());
+    let transport = |e: reqwest::Error| HttpError::Transport(with_causes(&e));
     let mut response = client.get(url).send().await.map_err(transport)?;
     let status = response.status().as_u16();
     let headers = response.headers();

@@ -13,8 +13,8 @@ use propbot_engine::model::{InstrumentId, Price, Qty, Venue};
 use propbot_engine::time::{NANOS_PER_MILLI, UnixNanos};
 use propbot_engine::{Config, Profile};
 use propbot_live::{
-    Backoff, Endpoints, FeedEvent, FeedHandle, FeedOptions, LinkState, MetadataError, Stamped,
-    fetch_and_check_instruments, spawn_feed,
+    Backoff, Endpoints, FeedEvent, FeedHandle, FeedOptions, LinkState, MetadataError,
+    OkxBookChannel, Stamped, fetch_and_check_instruments, spawn_feed,
 };
 use propbot_venues::{InstrumentSpec, ResyncReason, SyncEvent};
 use std::collections::BTreeMap;
@@ -25,6 +25,7 @@ use tokio::time::{Instant, timeout};
 use tokio_tungstenite::tungstenite::Message;
 
 const BTC: InstrumentId = InstrumentId(0);
+const ETH: InstrumentId = InstrumentId(1);
 /// A wall-time bound on every wait, so a broken feed fails instead of hanging.
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -33,7 +34,11 @@ fn config() -> Config {
 }
 
 fn spec(venue: Venue) -> InstrumentSpec {
-    InstrumentSpec::from_config(&config(), venue, BTC).unwrap()
+    spec_of(venue, BTC)
+}
+
+fn spec_of(venue: Venue, instrument: InstrumentId) -> InstrumentSpec {
+    InstrumentSpec::from_config(&config(), venue, instrument).unwrap()
 }
 
 fn emulator_config(seed: u64, speed: f64) -> EmulatorConfig {
@@ -96,7 +101,8 @@ fn options(venue: Venue, endpoints: Endpoints) -> FeedOptions {
 /// `as_input`, and a record of everything else.
 struct Consumer {
     rx: mpsc::Receiver<Stamped>,
-    book: Book,
+    /// One book per instrument of the feed, in its order.
+    books: Vec<(InstrumentId, Book)>,
     links: BTreeMap<&'static str, LinkState>,
     history: Vec<(&'static str, LinkState)>,
     resyncs: Vec<ResyncReason>,
@@ -108,12 +114,18 @@ struct Consumer {
 
 impl Consumer {
     fn start(options: FeedOptions) -> (Consumer, FeedHandle) {
-        let spec = &options.instruments[0];
-        let book = Book::new(spec.venue, spec.instrument, spec.tick, 1 << 14);
+        let books = options
+            .instruments
+            .iter()
+            .map(|spec| {
+                let book = Book::new(spec.venue, spec.instrument, spec.tick, 1 << 14);
+                (spec.instrument, book)
+            })
+            .collect();
         let (tx, rx) = mpsc::channel(256);
         let consumer = Consumer {
             rx,
-            book,
+            books,
             links: BTreeMap::new(),
             history: Vec::new(),
             resyncs: Vec::new(),
@@ -137,15 +149,26 @@ impl Consumer {
         }
     }
 
+    /// The first instrument's book.
+    fn book(&self) -> &Book {
+        &self.books[0].1
+    }
+
     fn apply_sync(&mut self, now: UnixNanos, event: &SyncEvent) {
         let Input::Market(market) = event.as_input() else {
             panic!("a sync event is a market input: {event:?}");
         };
+        let instrument = event.instrument();
+        let (_, book) = self
+            .books
+            .iter_mut()
+            .find(|(id, _)| *id == instrument)
+            .unwrap_or_else(|| panic!("an event of an instrument not asked for: {event:?}"));
         match market {
             MarketEvent::Snapshot {
                 last, bids, asks, ..
             } => {
-                let outcome = self.book.apply_snapshot(now, last, bids, asks);
+                let outcome = book.apply_snapshot(now, last, bids, asks);
                 assert!(
                     matches!(outcome, ApplyOutcome::Applied { .. }),
                     "{outcome:?}"
@@ -157,7 +180,7 @@ impl Consumer {
                 asks,
                 ..
             } => {
-                let outcome = self.book.apply_delta(now, sequence, bids, asks);
+                let outcome = book.apply_delta(now, sequence, bids, asks);
                 assert!(
                     matches!(outcome, ApplyOutcome::Applied { .. }),
                     "{outcome:?}"
@@ -169,7 +192,7 @@ impl Consumer {
                     panic!("{event:?}");
                 };
                 self.resyncs.push(*why);
-                self.book.invalidate(now, reason);
+                book.invalidate(now, reason);
             }
             MarketEvent::Trade { .. } => self.trades += 1,
             MarketEvent::Bbo { .. } => self.bbos += 1,
@@ -181,7 +204,8 @@ impl Consumer {
     }
 
     fn synced(&self, connection: &str) -> bool {
-        self.state(connection) == Some(&LinkState::Synced) && self.book.is_valid()
+        self.state(connection) == Some(&LinkState::Synced)
+            && self.books.iter().all(|(_, b)| b.is_valid())
     }
 
     /// Reads events until `done`, failing after [`WAIT`].
@@ -250,11 +274,11 @@ async fn binance_syncs_stays_synced_and_resyncs_on_request() {
     let published = handle.published_book("BTCUSDT").unwrap();
     consumer
         .until("the published book", |c| {
-            c.book.last_sequence() == published.last_update_id
+            c.book().last_sequence() == published.last_update_id
         })
         .await;
-    assert_eq!(consumer.book.bids().collect::<Vec<_>>(), published.bids);
-    assert_eq!(consumer.book.asks().collect::<Vec<_>>(), published.asks);
+    assert_eq!(consumer.book().bids().collect::<Vec<_>>(), published.bids);
+    assert_eq!(consumer.book().asks().collect::<Vec<_>>(), published.asks);
 
     let stats = feed.stats();
     let public = stats.connection("public").unwrap();
@@ -279,12 +303,17 @@ async fn binance_syncs_stays_synced_and_resyncs_on_request() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn binance_reconnects_after_a_drop_and_resyncs() {
-    let handle = binance(emulator_config(42, 10.0)).await;
-    let (mut consumer, feed) = Consumer::start(options(Venue::Binance, binance_endpoints(&handle)));
+async fn binance_reconnects_after_a_drop_and_resyncs_every_book() {
+    let mut config = emulator_config(42, 10.0);
+    config.instruments = vec![BTC, ETH];
+    let handle = binance(config).await;
+    let mut options = options(Venue::Binance, binance_endpoints(&handle));
+    options.instruments.push(spec_of(Venue::Binance, ETH));
+    let (mut consumer, feed) = Consumer::start(options);
     consumer
-        .until("synced", |c| c.synced("public") && c.deltas > 5)
+        .until("synced", |c| c.synced("public") && c.deltas > 10)
         .await;
+    assert!(consumer.books.iter().all(|(_, b)| b.is_valid()));
     handle.emulator().drop_connections();
     consumer
         .until("the drop seen", |c| {
@@ -293,10 +322,10 @@ async fn binance_reconnects_after_a_drop_and_resyncs() {
         .await;
     assert_eq!(
         consumer.resyncs,
-        [ResyncReason::Reset],
-        "the book is reset before the link is down"
+        [ResyncReason::Reset, ResyncReason::Reset],
+        "every book is reset before the link is down"
     );
-    assert!(!consumer.book.is_valid());
+    assert!(consumer.books.iter().all(|(_, b)| !b.is_valid()));
     consumer
         .until("synced again", |c| c.synced("public") && c.deltas > 15)
         .await;
@@ -321,7 +350,8 @@ async fn binance_reconnects_after_a_drop_and_resyncs() {
     );
     let stats = feed.stats();
     assert_eq!(stats.connection("public").unwrap().reconnects, 1);
-    assert_eq!(stats.connection("public").unwrap().resyncs, 1);
+    assert_eq!(stats.connection("public").unwrap().resyncs, 2);
+    assert_eq!(stats.connection("public").unwrap().snapshots, 4);
     assert_eq!(
         handle.emulator().counters().connections_dropped,
         2,
@@ -334,10 +364,19 @@ async fn binance_reconnects_after_a_drop_and_resyncs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binance_a_skipped_diff_is_a_gap_healed_by_a_new_snapshot() {
     let handle = binance(emulator_config(43, 10.0)).await;
-    let (mut consumer, feed) = Consumer::start(options(Venue::Binance, binance_endpoints(&handle)));
+    // Without a market route every stream goes on the public connection.
+    let endpoints = Endpoints {
+        ws_market: None,
+        ..binance_endpoints(&handle)
+    };
+    let (mut consumer, feed) = Consumer::start(options(Venue::Binance, endpoints));
     consumer
-        .until("synced", |c| c.synced("public") && c.deltas > 5)
+        .until("synced with trades", |c| {
+            c.synced("public") && c.deltas > 5 && c.trades > 0
+        })
         .await;
+    assert_eq!(feed.stats().connections.len(), 1);
+    assert_eq!(consumer.state("market"), None);
     assert!(handle.skip_next_diff("BTCUSDT"));
     consumer.until("the gap", |c| !c.resyncs.is_empty()).await;
     assert_eq!(consumer.resyncs, [ResyncReason::Gap]);
@@ -403,6 +442,55 @@ async fn binance_a_rate_limited_snapshot_waits_for_retry_after() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binance_a_ban_is_forwarded_and_waited_out() {
+    let handle = binance(emulator_config(46, 1.0)).await;
+    handle.ban_for(Duration::from_millis(1_500));
+    let (mut consumer, feed) = Consumer::start(options(Venue::Binance, binance_endpoints(&handle)));
+    let banned = |k: &VenueEventKind| matches!(k, VenueEventKind::Banned { .. });
+    consumer.until("the 418", |c| c.count(banned) == 1).await;
+    let (banned_at, kind) = consumer.signals[0];
+    let VenueEventKind::Banned { until } = kind else {
+        panic!("{kind:?}");
+    };
+    let now = propbot_live::system_clock();
+    assert!(
+        until > now && until.0 - now.0 < 2_000 * NANOS_PER_MILLI,
+        "{until}"
+    );
+    consumer.until("synced", |c| c.synced("public")).await;
+    assert!(banned_at.elapsed() >= Duration::from_millis(1_400));
+    assert_eq!(consumer.count(banned), 1, "one request, then the wait");
+    let public = feed.stats().connection("public").cloned().unwrap();
+    assert_eq!(
+        (public.http_errors, public.rate_limited),
+        (1, 1),
+        "{public:?}"
+    );
+    feed.shutdown().await;
+    handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binance_connections_are_renewed_before_their_lifetime() {
+    let handle = binance(emulator_config(47, 10.0)).await;
+    let mut options = options(Venue::Binance, binance_endpoints(&handle));
+    options.connection_lifetime = Duration::from_millis(800);
+    let (mut consumer, feed) = Consumer::start(options);
+    consumer
+        .until("a renewal", |c| {
+            c.history
+                .iter()
+                .any(|(name, s)| *name == "public" && disconnected_because(s, "lifetime"))
+        })
+        .await;
+    assert!(consumer.resyncs.contains(&ResyncReason::Reset));
+    consumer.until("synced again", |c| c.synced("public")).await;
+    assert!(feed.stats().connection("public").unwrap().reconnects >= 1);
+    feed.shutdown().await;
+    handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binance_a_stall_is_found_by_silence_and_reconnected() {
     let handle = binance(emulator_config(45, 10.0)).await;
     let mut options = options(Venue::Binance, binance_endpoints(&handle));
@@ -455,11 +543,11 @@ async fn okx_syncs_with_checksums_verified_and_resubscribes_on_request() {
     let published = handle.published_book("BTC-USDT-SWAP").unwrap();
     consumer
         .until("the published book", |c| {
-            c.book.last_sequence() == published.last_update_id
+            c.book().last_sequence() == published.last_update_id
         })
         .await;
-    assert_eq!(consumer.book.bids().collect::<Vec<_>>(), published.bids);
-    assert_eq!(consumer.book.asks().collect::<Vec<_>>(), published.asks);
+    assert_eq!(consumer.book().bids().collect::<Vec<_>>(), published.bids);
+    assert_eq!(consumer.book().asks().collect::<Vec<_>>(), published.asks);
     let public = feed.stats().connection("public").cloned().unwrap();
     assert_eq!(
         (public.reconnects, public.snapshots, public.venue_errors),
@@ -502,6 +590,59 @@ async fn okx_a_corrupted_checksum_resubscribes_and_a_notice_reconnects() {
     assert_eq!(
         consumer.resyncs,
         [ResyncReason::ChecksumMismatch, ResyncReason::Reset]
+    );
+    feed.shutdown().await;
+    handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn okx_an_idle_connection_is_kept_alive_by_ping_and_pong() {
+    let handle = okx(emulator_config(54, 10.0)).await;
+    let mut options = options(Venue::Okx, okx_endpoints(&handle));
+    options.silence_timeout = Duration::from_millis(800);
+    options.ping_every = Duration::from_millis(200);
+    options.pong_timeout = Duration::from_millis(500);
+    let (mut consumer, feed) = Consumer::start(options);
+    consumer.until("synced", |c| c.synced("public")).await;
+    // Paused, the venue sends nothing but our pongs: three silence timeouts pass.
+    handle.emulator().pause();
+    let messages = feed.stats().connection("public").unwrap().messages;
+    consumer.read_for(Duration::from_millis(2_400)).await;
+    assert_eq!(consumer.state("public"), Some(&LinkState::Synced));
+    let public = feed.stats().connection("public").cloned().unwrap();
+    assert_eq!(public.reconnects, 0, "{public:?}");
+    assert!(public.messages >= messages + 5, "pongs arrived: {public:?}");
+    feed.shutdown().await;
+    handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn okx_error_events_are_counted_and_the_other_channels_flow() {
+    // The emulator serves no `books-l2-tbt` (a VIP channel): it answers 60018.
+    let handle = okx(emulator_config(53, 10.0)).await;
+    let mut options = options(Venue::Okx, okx_endpoints(&handle));
+    options.okx_channel = OkxBookChannel::BooksL2Tbt;
+    let (mut consumer, feed) = Consumer::start(options);
+    consumer
+        .until("trades and quotes", |c| c.trades > 0 && c.bbos > 0)
+        .await;
+    let public = feed.stats().connection("public").cloned().unwrap();
+    assert_eq!(public.venue_errors, 1, "{public:?}");
+    assert!(
+        public
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("60018")),
+        "{public:?}"
+    );
+    assert_eq!(
+        consumer.state("public"),
+        Some(&LinkState::Connected),
+        "no book, not synced"
+    );
+    assert_eq!(
+        public.malformed, 0,
+        "an error event is not a malformed frame"
     );
     feed.shutdown().await;
     handle.shutdown().await;
@@ -714,5 +855,7 @@ async fn bad_frames_are_counted_and_forwarded_never_fatal() {
     let malformed = consumer.count(|k| *k == VenueEventKind::MalformedMessage);
     assert_eq!(malformed, 12, "malformed and refused frames are forwarded");
     assert!(stats.clock.errors >= 1, "{:?}", stats.clock);
+    let clock_error = stats.clock.last_error.clone().unwrap_or_default();
+    assert!(clock_error.contains("onnection refused"), "{clock_error}");
     feed.shutdown().await;
 }
