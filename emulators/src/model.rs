@@ -146,3 +146,30 @@ impl InstrumentModel {
         self.hidden.range(lo, hi)
     }
 }
+
+/// When a venue's market steps next: the earliest model change, or the end of the
+/// current publication window (`flush`), whichever comes first. Both venues' markets
+/// schedule this way.
+pub fn next_time<'a>(
+    models: impl Iterator<Item = &'a InstrumentModel>,
+    flush: UnixNanos,
+) -> UnixNanos {
+    models
+        .map(InstrumentModel::peek_time)
+        .min()
+        .unwrap_or(UnixNanos::NEVER)
+        .min(flush)
+}
+
+/// The model due first, with its time, when it is due at or before `flush` (a change at
+/// a window's end belongs to that window); `None`: the window closes first.
+pub fn due_before<'a>(
+    models: impl Iterator<Item = &'a InstrumentModel>,
+    flush: UnixNanos,
+) -> Option<(usize, UnixNanos)> {
+    models
+        .map(InstrumentModel::peek_time)
+        .enumerate()
+        .min_by_key(|&(_, t)| t)
+        .filter(|&(_, t)| t <= flush)
+}

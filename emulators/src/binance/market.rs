@@ -194,25 +194,15 @@ impl BinanceMarket {
 
     /// Market time of the next step.
     pub fn next_time(&self) -> UnixNanos {
-        self.symbols
-            .iter()
-            .map(|s| s.model.peek_time())
-            .min()
-            .unwrap_or(UnixNanos::NEVER)
-            .min(self.next_flush)
+        crate::model::next_time(self.symbols.iter().map(|s| &s.model), self.next_flush)
     }
 
     /// Takes the next step, pushing what it publishes to `out`. A model change at a
     /// window's end belongs to that window.
     pub fn step(&mut self, out: &mut Vec<Event>) -> UnixNanos {
-        let due = self
-            .symbols
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, s)| s.model.peek_time())
-            .map(|(i, s)| (i, s.model.peek_time()));
+        let due = crate::model::due_before(self.symbols.iter().map(|s| &s.model), self.next_flush);
         match due {
-            Some((index, t)) if t <= self.next_flush => {
+            Some((index, t)) => {
                 self.step_symbol(index, out);
                 t
             }

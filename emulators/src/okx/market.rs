@@ -209,24 +209,15 @@ impl OkxMarket {
 
     /// Market time of the next step.
     pub fn next_time(&self) -> UnixNanos {
-        self.instruments
-            .iter()
-            .map(|i| i.model.peek_time())
-            .min()
-            .unwrap_or(UnixNanos::NEVER)
-            .min(self.next_flush)
+        crate::model::next_time(self.instruments.iter().map(|i| &i.model), self.next_flush)
     }
 
     /// Takes the next step, pushing what it publishes to `out`.
     pub fn step(&mut self, out: &mut Vec<Event>) -> UnixNanos {
-        let due = self
-            .instruments
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, i)| i.model.peek_time())
-            .map(|(index, i)| (index, i.model.peek_time()));
+        let due =
+            crate::model::due_before(self.instruments.iter().map(|i| &i.model), self.next_flush);
         match due {
-            Some((index, t)) if t <= self.next_flush => {
+            Some((index, t)) => {
                 self.step_instrument(index, out);
                 t
             }
