@@ -3,7 +3,7 @@
 //! progress on the terminal, and a clean stop on SIGINT/SIGTERM (or after
 //! `--duration`): the open file is committed and the summary printed.
 
-use crate::live::{LiveFeeds, Recorder, endpoints_at};
+use crate::live::{LiveFeeds, Recorder, endpoints_at, live_writer_options};
 use anyhow::Context;
 use propbot_engine::config::{Config, Profile};
 use propbot_engine::model::{InstrumentId, Venue};
@@ -122,7 +122,7 @@ pub async fn run(args: RecordArgs) -> anyhow::Result<()> {
         &[venue],
         &ids,
         &source,
-        args.writer.options(),
+        live_writer_options(args.writer.options(), args.writer.row_group_rows),
     )?;
     eprintln!(
         "recording {venue} into {} (Ctrl-C stops)",

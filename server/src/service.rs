@@ -355,7 +355,8 @@ fn shadow_world(
     use crate::live::{FEED_EVENTS_MAX, Recorder, recording_dir, supervise};
     let recorder = if config.recording.live_market_data {
         let dir = recording_dir(config, &options.data_dir);
-        let mut writer = propbot_recordings::WriterOptions::default();
+        let mut writer =
+            crate::live::live_writer_options(propbot_recordings::WriterOptions::default(), None);
         writer.roll.max_span_ns = config.recording.roll_minutes * 60 * 1_000_000_000;
         let source = "live (propbot serve --source live)";
         let instruments = &config.strategy.instruments;
