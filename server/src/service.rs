@@ -358,14 +358,18 @@ fn shadow_world(
         let mut writer =
             crate::live::live_writer_options(propbot_recordings::WriterOptions::default(), None);
         writer.roll.max_span_ns = config.recording.roll_minutes * 60 * 1_000_000_000;
-        let source = "live (propbot serve --source live)";
+        let urls: Vec<String> = Venue::ALL
+            .iter()
+            .map(|v| format!("{v} {}", config.endpoints[v.index()].ws_public))
+            .collect();
+        let source = format!("live (propbot serve --source live): {}", urls.join(", "));
         let instruments = &config.strategy.instruments;
         Some(Recorder::start(
             &dir,
             config,
             &Venue::ALL,
             instruments,
-            source,
+            &source,
             writer,
         )?)
     } else {
