@@ -195,8 +195,15 @@ fn frames_received(feed: &FeedHandle) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recording_reaches_the_binance_adapter_diff_for_diff() {
     let (_dir, paths) = recording(21);
-    let reference =
-        Reference::load(&paths, &config(), Venue::Binance, BTC, TICKS_PER_SIDE).unwrap();
+    let reference = Reference::load(
+        &paths,
+        &config(),
+        Venue::Binance,
+        BTC,
+        TICKS_PER_SIDE,
+        usize::MAX,
+    )
+    .unwrap();
     let recorded_diffs = reference.states.len() - 1;
     let handle = binance::serve(emulator_config(&paths)).await.unwrap();
     let ws = handle.emulator().ws_url();
@@ -255,7 +262,15 @@ async fn a_recording_reaches_the_binance_adapter_diff_for_diff() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recording_reaches_the_okx_adapter_update_for_update() {
     let (_dir, paths) = recording(22);
-    let reference = Reference::load(&paths, &config(), Venue::Okx, BTC, TICKS_PER_SIDE).unwrap();
+    let reference = Reference::load(
+        &paths,
+        &config(),
+        Venue::Okx,
+        BTC,
+        TICKS_PER_SIDE,
+        usize::MAX,
+    )
+    .unwrap();
     let recorded_updates = reference.states.len() - 1;
     let handle = okx::serve(emulator_config(&paths)).await.unwrap();
     // Play the recording's opening snapshot, then hold the market while the adapter
