@@ -921,7 +921,7 @@ async fn each_frame_reaches_the_consumer_before_the_next_is_read() {
         }
     }
     assert!(consumer.resyncs.is_empty(), "{:?}", consumer.resyncs);
-    assert_eq!(consumer.book.last_sequence(), 7 + UPDATES);
+    assert_eq!(consumer.book().last_sequence(), 7 + UPDATES);
     feed.shutdown().await;
     server.abort();
 }
