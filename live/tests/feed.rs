@@ -716,3 +716,69 @@ async fn bad_frames_are_counted_and_forwarded_never_fatal() {
     assert!(stats.clock.errors >= 1, "{:?}", stats.clock);
     feed.shutdown().await;
 }
+
+/// A burst of frames (a depth diff and its book ticker, say) used to be parsed to its
+/// end, up to tokio's budget of 128 operations, before a consumer on the same thread
+/// saw the first of them: the first frame's event waited for all the others. Each
+/// frame's events now reach the consumer before the next frame is read.
+#[tokio::test] // current-thread: the adapter and its consumer share one thread
+async fn each_frame_reaches_the_consumer_before_the_next_is_read() {
+    const UPDATES: u64 = 20;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut socket = tokio_tungstenite::accept_async(tcp).await.unwrap();
+        let _subscribe = socket.next().await;
+        let book = |action: &str, seq: u64, previous: i64, ask_qty: u64| {
+            format!(
+                r#"{{"arg":{{"channel":"books","instId":"BTC-USDT-SWAP"}},"action":"{action}","data":[{{"asks":[["60000.2","{ask_qty}","0","1"]],"bids":[["60000.1","5","0","2"]],"ts":"1700000000000","checksum":0,"seqId":{seq},"prevSeqId":{previous}}}]}}"#
+            )
+        };
+        // The snapshot and every update written at once: one burst.
+        socket
+            .feed(Message::text(book("snapshot", 7, -1, 3)))
+            .await
+            .unwrap();
+        for n in 0..UPDATES {
+            let seq = 8 + n;
+            let update = book("update", seq, seq as i64 - 1, 4 + n);
+            socket.feed(Message::text(update)).await.unwrap();
+        }
+        socket.flush().await.unwrap();
+        while let Some(Ok(message)) = socket.next().await {
+            if message == Message::text("ping") {
+                let _ = socket.send(Message::text("pong")).await;
+            }
+        }
+    });
+    let endpoints = Endpoints {
+        rest: "http://127.0.0.1:1".into(),
+        ws_public: url,
+        ws_market: None,
+    };
+    let (mut consumer, feed) = Consumer::start(options(Venue::Okx, endpoints));
+    let read = |feed: &FeedHandle| feed.stats().connection("public").unwrap().messages;
+    let mut deltas = 0;
+    while deltas < UPDATES {
+        let stamped = timeout(WAIT, consumer.rx.recv())
+            .await
+            .expect("the updates in time")
+            .expect("the feed runs");
+        let delta = matches!(stamped.event, FeedEvent::Sync(SyncEvent::Delta { .. }));
+        consumer.apply(stamped);
+        if delta {
+            deltas += 1;
+            assert_eq!(
+                read(&feed),
+                1 + deltas,
+                "when the engine takes update {deltas}, the adapter has read the snapshot \
+                 and {deltas} update(s), no more"
+            );
+        }
+    }
+    assert!(consumer.resyncs.is_empty(), "{:?}", consumer.resyncs);
+    assert_eq!(consumer.book.last_sequence(), 7 + UPDATES);
+    feed.shutdown().await;
+    server.abort();
+}
