@@ -164,6 +164,13 @@ async fn run(args: &Args, recording: &FastRecording) {
          emulator in a child process",
         args.scale.name
     );
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
+    println!(
+        "machine: {} CPUs, load average {} at the start",
+        std::thread::available_parallelism().map_or(0, usize::from),
+        load.join(" ")
+    );
     println!(
         "recording: BTC-USDT-PERP, synthetic, {} s of market, a book update a ms per venue, \
          {} messages",
@@ -298,6 +305,7 @@ struct Throughput {
     cpu_seconds: f64,
     wait_seconds: f64,
     emulator_cpu_seconds: f64,
+    emulator_wait_seconds: f64,
     frames_per_market_second: f64,
     rss_kb: u64,
     /// Engine inputs over the whole run, by kind.
@@ -309,14 +317,14 @@ impl Throughput {
         self.frames as f64 / self.seconds
     }
 
-    /// Met or missed; a live run whose emulator ran flat out while the adapter had
-    /// CPU to spare measured the emulator, and says so.
+    /// Met or missed; a live run whose emulator ran (or waited for a CPU) all along
+    /// while the adapter had CPU to spare measured the emulator, and says so.
     fn verdict(&self) -> &'static str {
-        let busy = |cpu: f64| cpu / self.seconds > 0.8;
+        let busy = |seconds: f64| seconds / self.seconds > 0.8;
         if self.rate() >= GOAL_FRAMES_PER_SECOND {
             "met"
         } else if self.mode == Mode::Live
-            && busy(self.emulator_cpu_seconds)
+            && busy(self.emulator_cpu_seconds + self.emulator_wait_seconds)
             && !busy(self.cpu_seconds)
         {
             "emulator-bound"
@@ -378,7 +386,11 @@ async fn throughput(venue: Venue, recording: &FastRecording, mode: Mode) -> Thro
         driver.handle(stamped);
     }
     let (cpu_after, wait_after) = thread_cpu();
-    let emulator_cpu = emulator.cpu_nanos() - emulator_cpu_before;
+    let emulator_cpu = emulator.cpu_nanos();
+    let emulator_cpu = (
+        emulator_cpu.0 - emulator_cpu_before.0,
+        emulator_cpu.1 - emulator_cpu_before.1,
+    );
     let after = emulator.stats().await;
     let (messages, bytes) = received(&feed);
     let counts = driver.counts.since(&counts_before);
@@ -399,7 +411,8 @@ async fn throughput(venue: Venue, recording: &FastRecording, mode: Mode) -> Thro
         seconds: driver.last_event_at.nanos_since(started_at) as f64 / 1e9,
         cpu_seconds: (cpu_after - cpu_before.0) as f64 / 1e9,
         wait_seconds: (wait_after - cpu_before.1) as f64 / 1e9,
-        emulator_cpu_seconds: emulator_cpu as f64 / 1e9,
+        emulator_cpu_seconds: emulator_cpu.0 as f64 / 1e9,
+        emulator_wait_seconds: emulator_cpu.1 as f64 / 1e9,
         frames_per_market_second: frames_sent as f64
             / (recording.seconds as f64 - WARM_UP_MS as f64 / 1e3),
         rss_kb: memory().0,
@@ -877,20 +890,20 @@ impl EmulatorProcess {
         }
     }
 
-    /// CPU time of every thread of the emulator process so far, ns (0 where
-    /// `/proc/PID/task/*/schedstat` cannot be read).
-    fn cpu_nanos(&self) -> u64 {
+    /// Time every thread of the emulator process has run, and waited for a CPU while
+    /// runnable, so far, ns (zeros where `/proc/PID/task/*/schedstat` cannot be read).
+    fn cpu_nanos(&self) -> (u64, u64) {
         let Some(pid) = self.child.id() else {
-            return 0;
+            return (0, 0);
         };
         let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-            return 0;
+            return (0, 0);
         };
         tasks
             .filter_map(Result::ok)
             .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
-            .filter_map(|text| text.split_whitespace().next()?.parse::<u64>().ok())
-            .sum()
+            .map(|text| schedstat(&text))
+            .fold((0, 0), |(run, wait), (r, w)| (run + r, wait + w))
     }
 
     /// Stops the emulator and waits for it (killed after 10 s).
@@ -1051,7 +1064,11 @@ mod emulator {
 /// CPU time this thread has run and waited for a CPU (run queue), ns
 /// (`/proc/thread-self/schedstat`; zeros where there is none).
 fn thread_cpu() -> (u64, u64) {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    schedstat(&std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default())
+}
+
+/// The first two fields of a `schedstat`: ns on a CPU, ns runnable in a run queue.
+fn schedstat(text: &str) -> (u64, u64) {
     let mut fields = text
         .split_whitespace()
         .map(|f| f.parse::<u64>().unwrap_or(0));
@@ -1094,7 +1111,7 @@ fn print_throughput(runs: &[Throughput]) {
          (goal >= {GOAL_FRAMES_PER_SECOND} frames/s)"
     );
     println!(
-        "  {:<10} {:<7} {:>8} {:>7} {:>9} {:>5} {:>5} {:>5} {:>12} {:>8} {:>7}  engine inputs: diffs/tickers/trades",
+        "  {:<10} {:<7} {:>8} {:>7} {:>9} {:>5} {:>5} {:>5} {:>12} {:>8} {:>9} {:>7}  engine inputs: diffs/tickers/trades",
         "venue",
         "mode",
         "frames",
@@ -1105,12 +1122,13 @@ fn print_throughput(runs: &[Throughput]) {
         "wait%",
         "frames/cpu-s",
         "emu cpu%",
+        "emu wait%",
         "RSS kB"
     );
     for t in runs {
         let c = &t.counts;
         println!(
-            "  {:<10} {:<7} {:>8} {:>7.3} {:>9.0} {:>5.1} {:>5.0} {:>5.0} {:>12.0} {:>8.0} {:>7}  {}/{}/{}  {}",
+            "  {:<10} {:<7} {:>8} {:>7.3} {:>9.0} {:>5.1} {:>5.0} {:>5.0} {:>12.0} {:>8.0} {:>9.0} {:>7}  {}/{}/{}  {}",
             t.venue.to_string(),
             t.mode.name(),
             t.frames,
@@ -1121,6 +1139,7 @@ fn print_throughput(runs: &[Throughput]) {
             100.0 * t.wait_seconds / t.seconds,
             t.frames as f64 / t.cpu_seconds,
             100.0 * t.emulator_cpu_seconds / t.seconds,
+            100.0 * t.emulator_wait_seconds / t.seconds,
             t.rss_kb,
             c.deltas,
             c.bbos,
@@ -1139,7 +1158,7 @@ fn print_throughput(runs: &[Throughput]) {
     println!(
         "  cpu%: the adapter+engine thread on a CPU; wait%: runnable but waiting for one \
          (other processes); frames/cpu-s: frames per second of that thread's CPU time; \
-         emu cpu%: the emulator process (all its threads)"
+         emu cpu%, emu wait%: the same for the emulator process (all its threads)"
     );
 }
 
