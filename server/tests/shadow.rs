@@ -39,23 +39,40 @@ async fn binance(listen: SocketAddr, start: UnixNanos) -> BinanceHandle {
 /// service's own recording on.
 fn config_file(dir: &Path, binance: SocketAddr, okx: SocketAddr) -> std::path::PathBuf {
     let base = include_str!("../../configs/config.paper.yaml");
+    // The profile's own endpoints (whatever hosts they name) are replaced by the
+    // emulators' loopback addresses; none may survive.
+    let defaults = Config::embedded(Profile::Paper).endpoints;
+    let block = |e: &propbot_engine::config::Endpoints| {
+        let market = e.ws_market.as_deref().unwrap_or("none");
+        let mut b = format!("      rest: {}\n      ws_public: {}\n", e.rest, e.ws_public);
+        if e.ws_market.is_some() {
+            b.push_str(&format!("      ws_market: {market}\n"));
+        }
+        b
+    };
+    let (b, o) = (
+        &defaults[Venue::Binance.index()],
+        &defaults[Venue::Okx.index()],
+    );
     let text = base
         .replacen(
-            "      rest: https://fapi.binance.com\n      ws_public: wss://fstream.binance.com/public\n      ws_market: wss://fstream.binance.com/market\n",
+            &block(b),
             &format!("      rest: http://{binance}\n      ws_public: ws://{binance}\n      ws_market: none\n"),
             1,
         )
         .replacen(
-            "      rest: https://www.okx.com\n      ws_public: wss://ws.okx.com:8443/ws/v5/public\n",
+            &block(o),
             &format!("      rest: http://{okx}\n      ws_public: ws://{okx}/ws/v5/public\n"),
             1,
         )
         .replacen("resync_deadline_ms: 30000", "resync_deadline_ms: 2000", 1)
         .replacen("live_market_data: false", "live_market_data: true", 1);
-    assert!(
-        !text.contains("binance.com") && !text.contains("okx.com"),
-        "every endpoint points at the emulators"
-    );
+    for e in [b, o] {
+        assert!(
+            !text.contains(&e.rest) && !text.contains(&e.ws_public),
+            "every endpoint points at the emulators"
+        );
+    }
     assert!(text.contains("resync_deadline_ms: 2000") && text.contains("live_market_data: true"));
     let path = dir.join("config.shadow.yaml");
     std::fs::write(&path, text).unwrap();
