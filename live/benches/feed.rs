@@ -857,11 +857,13 @@ impl EmulatorProcess {
                 rest: http,
                 ws_public: format!("{ws}/public"),
                 ws_market: Some(format!("{ws}/market")),
+                ws_private: format!("{ws}/private"),
             },
             Venue::Okx => Endpoints {
                 rest: http,
                 ws_public: format!("{ws}/ws/v5/public"),
                 ws_market: None,
+                ws_private: format!("{ws}/ws/v5/private"),
             },
         }
     }

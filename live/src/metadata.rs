@@ -140,6 +140,7 @@ pub async fn fetch_and_check_instruments(
         rest: rest.to_owned(),
         ws_public: String::new(),
         ws_market: None,
+        ws_private: String::new(),
     };
     let options = FeedOptions::new(venue, endpoints, Vec::new());
     let tls = transport::tls_config().map_err(|e| MetadataError::Tls(e.to_string()))?;

@@ -66,6 +66,7 @@ fn binance_endpoints(handle: &BinanceHandle) -> Endpoints {
         rest: handle.emulator().http_url(),
         ws_public: format!("{ws}/public"),
         ws_market: Some(format!("{ws}/market")),
+        ws_private: format!("{ws}/private"),
     }
 }
 
@@ -74,6 +75,7 @@ fn okx_endpoints(handle: &OkxHandle) -> Endpoints {
         rest: handle.emulator().http_url(),
         ws_public: format!("{}/ws/v5/public", handle.emulator().ws_url()),
         ws_market: None,
+        ws_private: format!("{}/ws/v5/private", handle.emulator().ws_url()),
     }
 }
 
@@ -829,6 +831,7 @@ async fn bad_frames_are_counted_and_forwarded_never_fatal() {
         rest: "http://127.0.0.1:1".into(),
         ws_public: url,
         ws_market: None,
+        ws_private: String::new(),
     };
     let mut options = options(Venue::Okx, endpoints);
     options.frame_bytes_max = 1_000;
@@ -899,6 +902,7 @@ async fn each_frame_reaches_the_consumer_before_the_next_is_read() {
         rest: "http://127.0.0.1:1".into(),
         ws_public: url,
         ws_market: None,
+        ws_private: String::new(),
     };
     let (mut consumer, feed) = Consumer::start(options(Venue::Okx, endpoints));
     let read = |feed: &FeedHandle| feed.stats().connection("public").unwrap().messages;

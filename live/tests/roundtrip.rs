@@ -211,6 +211,7 @@ async fn a_recording_reaches_the_binance_adapter_diff_for_diff() {
         rest: handle.emulator().http_url(),
         ws_public: format!("{ws}/public"),
         ws_market: Some(format!("{ws}/market")),
+        ws_private: format!("{ws}/private"),
     };
     let (mut follower, feed) = Follower::start(options(Venue::Binance, endpoints), reference);
     // Both sockets open before the first recorded diff is played: the adapter buffers
@@ -287,6 +288,7 @@ async fn a_recording_reaches_the_okx_adapter_update_for_update() {
         rest: handle.emulator().http_url(),
         ws_public: format!("{}/ws/v5/public", handle.emulator().ws_url()),
         ws_market: None,
+        ws_private: format!("{}/ws/v5/private", handle.emulator().ws_url()),
     };
     let (mut follower, feed) = Follower::start(options(Venue::Okx, endpoints), reference);
     follower

@@ -98,14 +98,15 @@ pub fn endpoints_at(venue: Venue, url: &str) -> Endpoints {
     let ws = rest
         .replacen("https://", "wss://", 1)
         .replacen("http://", "ws://", 1);
-    let ws_public = match venue {
-        Venue::Binance => ws,
-        Venue::Okx => format!("{ws}/ws/v5/public"),
+    let (ws_public, ws_private) = match venue {
+        Venue::Binance => (ws.clone(), ws),
+        Venue::Okx => (format!("{ws}/ws/v5/public"), format!("{ws}/ws/v5/private")),
     };
     Endpoints {
         rest,
         ws_public,
         ws_market: None,
+        ws_private,
     }
 }
 

@@ -31,6 +31,7 @@ pub mod event;
 pub mod instrument;
 pub mod okx;
 mod raw;
+pub mod sign;
 
 pub use error::Error;
 pub use event::{Events, ResyncReason, SyncEvent};

@@ -23,37 +23,45 @@ pub struct Endpoints {
     /// Binance's separate route for regular market streams (`@aggTrade`); `None`: the
     /// trade streams go on `ws_public` too (testnet, emulators).
     pub ws_market: Option<String>,
+    /// Private streams: Binance user data (`{ws_private}/ws?listenKey=…`), OKX
+    /// `/ws/v5/private` (login, `orders`, `positions`, `account`).
+    pub ws_private: String,
 }
 
 impl Endpoints {
     /// The venue's documented URLs for `profile`.
     pub fn default_for(venue: Venue, profile: Profile) -> Endpoints {
-        let (rest, public, market) = match (venue, profile) {
+        let (rest, public, market, private) = match (venue, profile) {
             (Venue::Binance, Profile::Testnet) => (
                 "https://testnet.binancefuture.com",
                 "wss://fstream.binancefuture.com",
                 None,
+                "wss://fstream.binancefuture.com",
             ),
             (Venue::Binance, _) => (
                 "https://fapi.binance.com",
                 "wss://fstream.binance.com/public",
                 Some("wss://fstream.binance.com/market"),
+                "wss://fstream.binance.com/private",
             ),
             (Venue::Okx, Profile::Testnet) => (
                 "https://www.okx.com",
                 "wss://wspap.okx.com:8443/ws/v5/public",
                 None,
+                "wss://wspap.okx.com:8443/ws/v5/private",
             ),
             (Venue::Okx, _) => (
                 "https://www.okx.com",
                 "wss://ws.okx.com:8443/ws/v5/public",
                 None,
+                "wss://ws.okx.com:8443/ws/v5/private",
             ),
         };
         Endpoints {
             rest: rest.to_owned(),
             ws_public: public.to_owned(),
             ws_market: market.map(str::to_owned),
+            ws_private: private.to_owned(),
         }
     }
 }
@@ -80,6 +88,10 @@ pub(super) fn build_endpoints(
     if let Some(url) = v.optional(&join(path, "ws_public"), &raw.ws_public) {
         ok &= check_url(v, &join(path, "ws_public"), &url, &["ws://", "wss://"]);
         out.ws_public = url.trim_end_matches('/').to_owned();
+    }
+    if let Some(url) = v.optional(&join(path, "ws_private"), &raw.ws_private) {
+        ok &= check_url(v, &join(path, "ws_private"), &url, &["ws://", "wss://"]);
+        out.ws_private = url.trim_end_matches('/').to_owned();
     }
     if let Some(url) = v.optional(&join(path, "ws_market"), &raw.ws_market) {
         if url.is_empty() || url == "none" {
@@ -130,6 +142,14 @@ mod tests {
         assert_eq!(
             paper.endpoints[Venue::Binance.index()].ws_market.as_deref(),
             Some("wss://fstream.binance.com/market")
+        );
+        assert_eq!(
+            live.endpoints[Venue::Okx.index()].ws_private,
+            "wss://ws.okx.com:8443/ws/v5/private"
+        );
+        assert_eq!(
+            test.endpoints[Venue::Binance.index()].ws_private,
+            "wss://fstream.binancefuture.com"
         );
     }
 

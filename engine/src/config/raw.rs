@@ -159,6 +159,7 @@ pub struct RawEndpoints {
     pub rest: Option<Lenient<String>>,
     pub ws_public: Option<Lenient<String>>,
     pub ws_market: Option<Lenient<String>>,
+    pub ws_private: Option<Lenient<String>>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
