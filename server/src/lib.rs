@@ -14,7 +14,7 @@
 //!   `propbot record`;
 //! - [`links`]: the live connections' board (System Status, `/metrics`, dashboard);
 //! - [`api`]: axum routes, access control, OpenAPI, WebSocket stream, telemetry;
-//! - [`secrets`], [`lease`], [`clock`];
+//! - [`secrets`] (operator tokens), [`keys`] (venue API keys), [`lease`], [`clock`];
 //! - [`ctl`]: `propbot ctl …`; [`bench`]: the loopback load benchmark.
 //!
 //! Dependencies point one way: this crate uses `propbot-engine` and `propbot-sim`;
@@ -26,6 +26,7 @@ pub mod clock;
 pub mod ctl;
 pub mod driver;
 pub mod journal;
+pub mod keys;
 pub mod lease;
 pub mod links;
 pub mod live;

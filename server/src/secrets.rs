@@ -93,6 +93,8 @@ pub struct SecretsFile {
 pub struct Secrets {
     tokens: Vec<(String, TokenEntry)>,
     approve_token: Option<String>,
+    /// The file's other fields (venue keys among them; never shown).
+    extra: BTreeMap<String, serde_json::Value>,
     /// Where they came from, for the start-up message.
     pub source: String,
 }
@@ -105,6 +107,7 @@ impl fmt::Debug for Secrets {
                 "approve_token",
                 &self.approve_token.as_ref().map(|_| "<redacted>"),
             )
+            .field("extra_fields", &self.extra.len())
             .field("source", &self.source)
             .finish()
     }
@@ -164,6 +167,7 @@ impl Secrets {
         Secrets {
             tokens: entries.into_iter().collect(),
             approve_token,
+            extra: BTreeMap::new(),
             source: source.into(),
         }
     }
@@ -231,6 +235,7 @@ impl Secrets {
         Ok(Secrets {
             tokens: file.operator_tokens.into_iter().collect(),
             approve_token: file.approve_token.filter(|t| !t.is_empty()),
+            extra: file.other,
             source: shown,
         })
     }
@@ -275,6 +280,7 @@ impl Secrets {
         Ok(Secrets {
             tokens: file.operator_tokens.into_iter().collect(),
             approve_token: file.approve_token,
+            extra: BTreeMap::new(),
             source: shown,
         })
     }
@@ -314,11 +320,27 @@ impl Secrets {
         self.approve_token.as_deref()
     }
 
-    /// Every secret value, so tests and the export path can prove none leaks.
+    /// Every secret value (tokens, the approval token, the file's other string
+    /// fields such as venue keys), so tests and the export path can prove none leaks.
     pub fn values(&self) -> Vec<String> {
         let mut v: Vec<String> = self.tokens.iter().map(|(_, e)| e.token.clone()).collect();
         v.extend(self.approve_token.clone());
+        v.extend(
+            self.extra
+                .values()
+                .filter_map(|x| x.as_str().map(str::to_owned)),
+        );
         v
+    }
+
+    /// Both venues' API keys for live execution: the file's, else the environment's
+    /// (`env` reads a variable). See [`crate::keys`].
+    pub fn venue_keys(
+        &self,
+        profile: propbot_engine::config::Profile,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<crate::keys::LiveKeys, crate::keys::MissingKeys> {
+        crate::keys::resolve(&self.extra, profile, env)
     }
 
     /// The token of a named entry (tests and the CLI's own use only).
