@@ -243,7 +243,7 @@ mod tests {
     #[test]
     fn the_environment_fills_in_and_testnet_names_come_first() {
         let env = |name: &str| {
-            Some(match name {
+            let v = match name {
                 "BINANCE_UM_API_KEY_TESTNET" => "tk",
                 "BINANCE_API_KEY" => "lk",
                 "BINANCE_API_SECRET" => "ls",
@@ -251,8 +251,8 @@ mod tests {
                 "OKX_API_SECRET" => "os",
                 "OKX_API_PASSPHRASE" => "op",
                 _ => return None,
-            })
-            .map(str::to_owned)
+            };
+            Some(v.to_owned())
         };
         let test = resolve(&BTreeMap::new(), Profile::Testnet, &env).unwrap();
         assert_eq!(test.keys[0].api_key, "tk");
