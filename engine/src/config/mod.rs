@@ -198,6 +198,9 @@ pub struct GuardsConfig {
     pub maintenance_calendar: Vec<MaintenanceWindow>,
     /// HOLD this long before a window starts, ns.
     pub maintenance_lead_ns: u64,
+    /// Reconcile each venue at least this often (besides at start, after every
+    /// reconnect and on demand).
+    pub reconcile_every_ns: u64,
 }
 
 /// A maintenance window.
@@ -756,6 +759,12 @@ fn build_guards(v: &mut Validator, raw: &RawConfig) -> Option<GuardsConfig> {
         0,
         DAY_MS,
     );
+    let recon = v.range(
+        "guards.reconcile_every_ms",
+        &g.reconcile_every_ms,
+        10_000,
+        DAY_MS,
+    );
     Some(GuardsConfig {
         cancel_on_disconnect: cod?,
         rate_place_per_min: place?,
@@ -773,6 +782,7 @@ fn build_guards(v: &mut Validator, raw: &RawConfig) -> Option<GuardsConfig> {
         runaway_cancel_per_min: rcancel?,
         maintenance_calendar: calendar?,
         maintenance_lead_ns: ms(lead?),
+        reconcile_every_ns: ms(recon?),
     })
 }
 

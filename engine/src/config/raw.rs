@@ -206,6 +206,7 @@ pub struct RawGuards {
     pub runaway_breaker: Option<RawPerMin>,
     pub maintenance_calendar: Option<Vec<RawWindow>>,
     pub maintenance_lead_ms: Option<Lenient<u64>>,
+    pub reconcile_every_ms: Option<Lenient<u64>>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }

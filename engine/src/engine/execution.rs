@@ -345,12 +345,22 @@ impl Engine {
         self.reconcile_again(venue);
     }
 
-    /// Asks again for a reconciliation that went unanswered (a lost request, a 429).
+    /// Asks again for a reconciliation that went unanswered (a lost request, a 429),
+    /// and for the scheduled one once `guards.reconcile_every_ms` has passed since the
+    /// last run.
     pub(super) fn recon_tick(&mut self, now: UnixNanos) {
+        let every = self.config.guards.reconcile_every_ns;
         for venue in crate::model::Venue::ALL {
             let r = self.recon[venue.index()];
             if r.requested && now.nanos_since(r.requested_at) >= RECON_RETRY_NS {
                 self.recon[venue.index()].requested = false;
+                self.request_reconciliation(venue);
+            } else if !r.requested
+                && r.done
+                && now.nanos_since(r.at) >= every
+                && self.disconnect.is_connected(venue)
+            {
+                // Never over a dead link: the reconnect asks anyway.
                 self.request_reconciliation(venue);
             }
         }

@@ -313,9 +313,11 @@ impl Engine {
         if a.cleared {
             self.cleared(GuardId::CancelOnDisconnect, Some(venue));
         }
-        if !self.recon[venue.index()].done || self.recon[venue.index()].mismatches > 0 {
-            self.request_reconciliation(venue);
-        }
+        // After every (re)connect: what happened while the link was down (fills,
+        // cancels by the venue's dead-man switch) is read back from the venue. A
+        // request still pending went over the dead link: ask again now.
+        self.recon[venue.index()].requested = false;
+        self.request_reconciliation(venue);
     }
 
     /// A lost link invalidates the venue's books and cancels everything there.

@@ -367,3 +367,49 @@ fn a_reduce_only_reject_reconciles_the_venue() {
         "{out:?}"
     );
 }
+
+/// Reconciliation runs after every reconnect (even a clean one: the venue's dead-man
+/// switch may have cancelled while the link was down) and on the schedule of
+/// `guards.reconcile_every_ms`, not only when one is missing or found differences.
+#[test]
+fn reconciliation_runs_after_every_reconnect_and_on_its_schedule() {
+    let mut h = Harness::new();
+    h.ready();
+    assert!(
+        h.e.reconciliation()
+            .iter()
+            .all(|r| r.done && r.mismatches == 0)
+    );
+    let asked = |out: &[Output], venue: Venue| {
+        out.iter()
+            .filter(|o| matches!(o, Output::Reconcile { venue: v } if *v == venue))
+            .count()
+    };
+    h.venue(Venue::Okx, VenueEventKind::Disconnected { clean: false });
+    let out = h.venue(Venue::Okx, VenueEventKind::Connected);
+    assert_eq!(asked(&out, Venue::Okx), 1, "{out:?}");
+    assert_eq!(asked(&out, Venue::Binance), 0, "{out:?}");
+    let out = h.reconcile_clean(Venue::Okx);
+    assert_eq!(asked(&out, Venue::Okx), 0, "answered: {out:?}");
+    // Nothing more until the schedule is due (counted from each venue's last run).
+    let every_ms = h.e.config().guards.reconcile_every_ns / NANOS_PER_MILLI;
+    let start = h.now;
+    let mut first: [Option<u64>; 2] = [None, None];
+    while first.iter().any(Option::is_none)
+        && h.now.nanos_since(start) < 2 * every_ms * NANOS_PER_MILLI
+    {
+        h.keep_alive();
+        let out = h.advance(500);
+        for v in Venue::ALL {
+            if first[v.index()].is_none() && asked(&out, v) > 0 {
+                first[v.index()] = Some(h.now.nanos_since(start) / NANOS_PER_MILLI);
+            }
+        }
+    }
+    let [Some(binance), Some(okx)] = first else {
+        panic!("a scheduled reconciliation for both venues: {first:?}");
+    };
+    // Binance last ran at ready(), OKX a little later (after the reconnect).
+    assert!(binance <= every_ms + 1_000, "{binance} ms");
+    assert!(okx >= every_ms && okx <= every_ms + 1_000, "{okx} ms");
+}
